@@ -1,0 +1,94 @@
+"""Command-line interface: argparse subcommands, each a thin call into a library function.
+
+User errors (:class:`ra2.Ra2Error`) print one line ``ra2: error: ...`` and exit 1; internal bugs keep
+their traceback. Heavy modules are imported inside the handlers so ``ra2 --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ra2 import Ra2Error, __version__
+
+
+def _cmd_phantom(args: argparse.Namespace) -> int:
+    from ra2.phantom import generate_dataset
+
+    generate_dataset(Path(args.out), train_patients=args.train_patients,
+                     test_patients=args.test_patients, seed=args.seed, size_scale=args.size_scale)
+    print(f"phantom written to {args.out}: train/ ({args.train_patients} patients), "
+          f"test/ ({args.test_patients} patients), gold.csv")
+    return 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from ra2.metrics import score_files
+
+    result = score_files(Path(args.predictions), Path(args.gold))
+    if args.json:
+        print(json.dumps(result, indent=2, sort_keys=True))
+    else:
+        for key, value in result.items():
+            print(f"{key:24s} {'NA' if value is None else f'{value:.6f}'}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ra2.io import validate_predictions
+
+    problems = validate_predictions(Path(args.predictions), Path(args.template))
+    for line in problems:
+        print(line)
+    if problems:
+        return 1
+    print(f"{args.predictions}: valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ra2", description="Score rheumatoid-arthritis joint damage (Sharp/van der Heijde) on "
+        "hand and foot radiographs: RA2 DREAM Challenge pipeline.")
+    parser.add_argument("--version", action="version", version=f"ra2 {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("phantom", help="write a synthetic (phantom) challenge data set")
+    p.add_argument("--out", required=True, help="output folder (train/, test/, gold.csv)")
+    p.add_argument("--train-patients", type=int, default=20)
+    p.add_argument("--test-patients", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size-scale", type=float, default=1.0,
+                   help="scale film sizes (1.0: about 1000-3000 px per side; 0.3 for quick tests)")
+    p.set_defaults(func=_cmd_phantom)
+
+    p = sub.add_parser("score", help="official SC1/SC2/SC3 and secondary metrics")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--gold", required=True)
+    p.add_argument("--json", action="store_true", help="print JSON (keys sc1, sc2, sc3, ...)")
+    p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("validate", help="check a predictions.csv against its template")
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--template", required=True)
+    p.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except Ra2Error as exc:
+        print(f"ra2: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("ra2: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
