@@ -48,6 +48,25 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ra2.demo import run_demo
+
+    run_demo(Path(args.out), train_patients=args.train_patients, test_patients=args.test_patients,
+             seed=args.seed, size_scale=args.size_scale)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import logging
+
+    from ra2.challenge_run import log_environment, run_challenge
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    log_environment()
+    run_challenge(Path(args.train), Path(args.test), Path(args.output), Path(args.work))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ra2", description="Score rheumatoid-arthritis joint damage (Sharp/van der Heijde) on "
@@ -74,6 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", required=True)
     p.add_argument("--template", required=True)
     p.set_defaults(func=_cmd_validate)
+    p = sub.add_parser("run", help="the container's job: train on --train, predict --test, write "
+                       "--output/predictions.csv (always a complete, valid file)")
+    p.add_argument("--train", default="/train")
+    p.add_argument("--test", default="/test")
+    p.add_argument("--output", default="/output")
+    p.add_argument("--work", default="/tmp/ra2-work", help="scratch folder")
+    p.set_defaults(func=_cmd_run)
+
+    from ra2.demo import DEMO_DEFAULTS
+
+    p = sub.add_parser("demo", help="the whole job on a generated phantom data set (what `make demo` runs)")
+    p.add_argument("--out", default="demo_out", help="output folder")
+    p.add_argument("--train-patients", type=int, default=DEMO_DEFAULTS["train_patients"])
+    p.add_argument("--test-patients", type=int, default=DEMO_DEFAULTS["test_patients"])
+    p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"])
+    p.add_argument("--size-scale", type=float, default=DEMO_DEFAULTS["size_scale"])
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
