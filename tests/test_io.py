@@ -294,6 +294,37 @@ def test_read_dicom_16bit_full_range_and_without_extension(tmp_path):
     np.testing.assert_allclose(rio.read_film(tmp_path / "film"), a / 65535.0, atol=1e-6)
 
 
+def test_read_dicom_signed_pixels(tmp_path):
+    from pydicom import dcmread
+
+    signed = np.array([[-2048, 0], [2047, -1]], np.int16)
+    _make_dicom(tmp_path / "s.dcm", signed.view(np.uint16), "MONOCHROME2")
+    ds = dcmread(tmp_path / "s.dcm")
+    ds.PixelRepresentation = 1
+    ds.save_as(tmp_path / "s.dcm", enforce_file_format=True)
+    np.testing.assert_allclose(rio.read_film(tmp_path / "s.dcm"), (signed + 2048) / 4095.0, atol=1e-6)
+
+
+def test_read_dicom_without_pixels_or_undecodable(tmp_path, stored12):
+    from pydicom import dcmread
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGLosslessSV1
+
+    _make_dicom(tmp_path / "ok.dcm", stored12, "MONOCHROME2")
+    ds = dcmread(tmp_path / "ok.dcm")
+    del ds.PixelData
+    ds.save_as(tmp_path / "nopix.dcm", enforce_file_format=True)
+    with pytest.raises(Ra2Error, match="nopix.dcm: DICOM file without pixel data"):
+        rio.read_film(tmp_path / "nopix.dcm")
+    ds = dcmread(tmp_path / "ok.dcm")
+    ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1
+    ds.PixelData = encapsulate([b"\xff\xd8 not a jpeg stream \xff\xd9"])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(tmp_path / "bad.dcm", enforce_file_format=True)
+    with pytest.raises(Ra2Error, match="bad.dcm: cannot decode DICOM pixel data"):
+        rio.read_film(tmp_path / "bad.dcm")
+
+
 def test_read_film_errors_name_the_file(tmp_path):
     with pytest.raises(Ra2Error, match="file not found"):
         rio.read_film(tmp_path / "missing.jpg")
