@@ -79,12 +79,12 @@ def _load_table(path: Path, what: str) -> _Table:
         raise Ra2Error(f"{what} {path}: unreadable CSV ({exc})") from None
     except OSError as exc:
         raise Ra2Error(f"{what} {path}: cannot read ({exc.strerror or exc})") from None
-    # Blank lines carry no record; a file of blank lines is empty.
-    records = [(line, row) for line, row in records if row and any(cell.strip() for cell in row)]
+    # Blank (or whitespace-only) lines carry no record; a file of blank lines is empty. A line of
+    # empty fields (",,,") is a record and is checked like any other.
+    records = [(line, row) for line, row in records if len(row) > 1 or (row and row[0].strip())]
     if not records:
         raise Ra2Error(f"{what} {path}: empty file (no header line)")
-    header_line, header = records[0]
-    header = [cell.strip() for cell in header]
+    header = records[0][1]  # not stripped: "Patient_ID " is not the column Patient_ID
     rows = records[1:]
     for line, row in rows:
         if len(row) != len(header):
@@ -92,8 +92,10 @@ def _load_table(path: Path, what: str) -> _Table:
     return _Table(path=path, header=header, rows=rows)
 
 
-def _column_problems(header: list[str], expected: tuple[str, ...]) -> list[str]:
-    """Problems with a header against the expected columns: duplicates, missing, extra, order."""
+def _column_problems(header: list[str], expected: tuple[str, ...], source: str) -> list[str]:
+    """Problems with a header against the expected columns: duplicates, missing, extra, order.
+
+    ``source`` names where the expected order comes from (e.g. ``"the template"``)."""
     problems = []
     seen: set[str] = set()
     for col in header:
@@ -109,7 +111,7 @@ def _column_problems(header: list[str], expected: tuple[str, ...]) -> list[str]:
     if not problems and tuple(header) != expected:
         pos = next(i for i, (a, b) in enumerate(zip(header, expected)) if a != b)
         problems.append(f"wrong column order: column {pos + 1} is {header[pos]!r}, expected {expected[pos]!r} "
-                        "(the official order is contract.COLUMNS)")
+                        f"(the order of {source})")
     return problems
 
 
@@ -161,7 +163,7 @@ def read_score_csv(path: str | os.PathLike, *, check_sums: bool = True,
     Returns a DataFrame ``[P rows, 90 columns]`` in file order: ``Patient_ID`` as str, the rest float64.
     """
     table = _load_table(Path(path), what)
-    problems = _column_problems(table.header, C.COLUMNS)
+    problems = _column_problems(table.header, C.COLUMNS, "contract.COLUMNS")
     if problems:
         raise Ra2Error(f"{what} {table.path}: " + "; ".join(problems))
     ids = _check_ids(table, what)
@@ -395,7 +397,7 @@ def validate_predictions(pred_path: str | os.PathLike, template_path: str | os.P
         return [str(exc)]
     problems: list[str] = []
     expected = tuple(template.columns)
-    problems.extend(_column_problems(table.header, expected))
+    problems.extend(_column_problems(table.header, expected, "the template"))
     if C.PATIENT_COLUMN not in table.header:
         return problems
     pid_col = table.header.index(C.PATIENT_COLUMN)

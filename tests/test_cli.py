@@ -66,7 +66,7 @@ BROKEN = {
     "wrong column order": (
         lambda df: df[[C.COLUMNS[0], C.COLUMNS[2], C.COLUMNS[1]] + list(C.COLUMNS[3:])],
         ["wrong column order: column 2 is 'Overall_erosion', expected 'Overall_Tol' "
-         "(the official order is contract.COLUMNS)"]),
+         "(the order of the template)"]),
     "missing patient": (lambda df: df.iloc[[0, 1]],
                         ["missing patient '0003' (in the template, not in the predictions)"]),
     "extra patient": (lambda df: pd.concat([df, score_frame(["UAB999"])], ignore_index=True),

@@ -471,7 +471,7 @@ def test_validate_column_problems(tmp_path, valid_pair):
     cols[1], cols[2] = cols[2], cols[1]
     assert _validate(tmp_path, tpl, pred[cols]) == [
         "wrong column order: column 2 is 'Overall_erosion', expected 'Overall_Tol' "
-        "(the official order is contract.COLUMNS)"]
+        "(the order of the template)"]
 
 
 def test_validate_patient_problems(tmp_path, valid_pair):
@@ -562,3 +562,15 @@ def test_io_does_not_import_tensorflow():
 
     code = "import sys, ra2.io, ra2.metrics, ra2.baseline; sys.exit(1 if 'tensorflow' in sys.modules else 0)"
     assert subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": os.getcwd()}).returncode == 0
+
+
+def test_validate_header_whitespace_and_row_of_empty_fields(tmp_path, valid_pair):
+    tpl, pred = valid_pair
+    path = tmp_path / "predictions.csv"
+    text = pred.to_csv(index=False).replace("Patient_ID,", "Patient_ID ,", 1)
+    path.write_text(text)
+    assert rio.validate_predictions(path, tpl) == ["missing column 'Patient_ID'", "extra column 'Patient_ID '"]
+    path.write_text(pred.to_csv(index=False) + "," * 89 + "\n")
+    problems = rio.validate_predictions(path, tpl)
+    assert problems[0] == "line 5: empty Patient_ID"
+    assert len(problems) == 1 + 89 and problems[1].startswith("line 5, patient '', column 'Overall_Tol': empty")
