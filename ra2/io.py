@@ -120,6 +120,8 @@ def _parse_number(text: str) -> float | None:
     t = text.strip()
     if t.lower() in _NA_TEXTS:
         return math.nan
+    if "_" in t:  # Python's float() reads "1_0" as 10; a CSV reader in R or pandas would not
+        return None
     try:
         return float(t)
     except ValueError:
@@ -175,7 +177,7 @@ def read_score_csv(path: str | os.PathLike, *, check_sums: bool = True,
             if x is None:
                 raise Ra2Error(f"{where}, column {col!r}: not a number: {row[c + 1]!r}")
             if not math.isfinite(x):
-                raise Ra2Error(f"{where}, column {col!r}: missing value ({row[c + 1]!r})")
+                raise Ra2Error(f"{where}, column {col!r}: missing or infinite value ({row[c + 1]!r})")
             if x < 0:
                 raise Ra2Error(f"{where}, column {col!r}: negative score {x:g}")
             if col in C.MAX_SCORE and x > C.MAX_SCORE[col]:

@@ -88,8 +88,10 @@ def test_training_duplicate_and_empty_ids(tmp_path, train_df):
 
 @pytest.mark.parametrize("value, fragment", [
     ("abc", "not a number: 'abc'"),
-    ("", "missing value"),
-    ("NaN", "missing value"),
+    ("1_0", "not a number: '1_0'"),
+    ("inf", "missing or infinite value"),
+    ("", "missing or infinite value"),
+    ("NaN", "missing or infinite value"),
     ("-1", "negative score -1"),
     ("5", "above the maximum 4"),  # narrowing is 0-4
 ])
@@ -560,8 +562,11 @@ def test_io_does_not_import_tensorflow():
     import subprocess
     import sys
 
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parents[1])
     code = "import sys, ra2.io, ra2.metrics, ra2.baseline; sys.exit(1 if 'tensorflow' in sys.modules else 0)"
-    assert subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": os.getcwd()}).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": repo}).returncode == 0
 
 
 def test_validate_header_whitespace_and_row_of_empty_fields(tmp_path, valid_pair):
