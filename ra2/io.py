@@ -110,8 +110,8 @@ def _column_problems(header: list[str], expected: tuple[str, ...], source: str) 
         problems.append(f"extra column {col!r}")
     if not problems and tuple(header) != expected:
         pos = next(i for i, (a, b) in enumerate(zip(header, expected)) if a != b)
-        problems.append(f"wrong column order: column {pos + 1} is {header[pos]!r}, expected {expected[pos]!r} "
-                        f"(the order of {source})")
+        problems.append(f"wrong column order: column {pos + 1} is {header[pos]!r}, "
+                        f"expected {expected[pos]!r} (the order of {source})")
     return problems
 
 
@@ -432,7 +432,8 @@ def validate_predictions(pred_path: str | os.PathLike, template_path: str | os.P
         if pid not in pred_set and pid not in renamed_template:
             problems.append(f"missing patient {pid!r} (in the template, not in the predictions)")
     for (line, _), pid in zip(table.rows, pred_ids):
-        if pid.strip() and pid not in template_set and pid not in renamed_pred and first_line.get(pid) == line:
+        first = first_line.get(pid) == line
+        if pid.strip() and pid not in template_set and pid not in renamed_pred and first:
             problems.append(f"line {line}: extra patient {pid!r} (not in the template)")
 
     cell_problems = 0
@@ -509,8 +510,9 @@ def read_film(path: str | os.PathLike) -> np.ndarray:
     - DICOM: the modality transform (Rescale Slope/Intercept or Modality LUT) is applied, then the full
       range of values the stored bits can hold (``BitsStored``, signed or not) mapped through the same
       transform becomes [0, 1], its smallest modality value black (so a negative slope flips the
-      image); ``MONOCHROME1`` (bright = low values) is inverted so that bone is bright. EXIF orientation is not applied (the challenge's
-      films are stored upright).
+      image); ``MONOCHROME1`` (bright = low values) is inverted so that bone is bright.
+
+    EXIF orientation is not applied (the challenge's films are stored upright).
 
     Raises :class:`Ra2Error` naming the file when it is missing, empty or unreadable.
     """

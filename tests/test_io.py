@@ -386,7 +386,8 @@ def test_write_predictions_patient_id_column_not_first(tmp_path):
     template = template_frame(["A"])[[C.OVERALL_TOTAL, C.PATIENT_COLUMN]]
     pred = score_frame(["A"], seed=0)
     out = rio.write_predictions(pred, template, tmp_path / "p.csv")
-    assert out.read_text().splitlines() == ["Overall_Tol,Patient_ID", f"{float(pred.at[0, C.OVERALL_TOTAL])!r},A"]
+    total = float(pred.at[0, C.OVERALL_TOTAL])
+    assert out.read_text().splitlines() == ["Overall_Tol,Patient_ID", f"{total!r},A"]
 
 
 def _tpl_file(tmp_path, template, name="template.csv"):
@@ -566,7 +567,8 @@ def test_io_does_not_import_tensorflow():
 
     repo = str(Path(__file__).resolve().parents[1])
     code = "import sys, ra2.io, ra2.metrics, ra2.baseline; sys.exit(1 if 'tensorflow' in sys.modules else 0)"
-    assert subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": repo}).returncode == 0
+    run = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": repo})
+    assert run.returncode == 0
 
 
 def test_validate_header_whitespace_and_row_of_empty_fields(tmp_path, valid_pair):
@@ -574,8 +576,10 @@ def test_validate_header_whitespace_and_row_of_empty_fields(tmp_path, valid_pair
     path = tmp_path / "predictions.csv"
     text = pred.to_csv(index=False).replace("Patient_ID,", "Patient_ID ,", 1)
     path.write_text(text)
-    assert rio.validate_predictions(path, tpl) == ["missing column 'Patient_ID'", "extra column 'Patient_ID '"]
+    assert rio.validate_predictions(path, tpl) == ["missing column 'Patient_ID'",
+                                                   "extra column 'Patient_ID '"]
     path.write_text(pred.to_csv(index=False) + "," * 89 + "\n")
     problems = rio.validate_predictions(path, tpl)
     assert problems[0] == "line 5: empty Patient_ID"
-    assert len(problems) == 1 + 89 and problems[1].startswith("line 5, patient '', column 'Overall_Tol': empty")
+    assert len(problems) == 1 + 89
+    assert problems[1].startswith("line 5, patient '', column 'Overall_Tol': empty")
