@@ -96,8 +96,9 @@ class LongBone:
 
 @dataclass
 class EllipseBone:
-    """A compact bone drawn as a projected ellipsoid: centre (mm), semi-axes ``a`` along unit ``e1``, ``b``
-    across it; ``depth`` = its thickness through the film (mm) at the centre."""
+    """A compact bone drawn as a projected super-ellipsoid: centre (mm), semi-axes ``a`` along unit ``e1``,
+    ``b`` across it, exponent ``p`` (2 = ellipse, larger = boxier, so carpal bones pack like real ones);
+    ``depth`` = its thickness through the film (mm) at the centre."""
 
     name: str
     centre: np.ndarray
@@ -105,6 +106,7 @@ class EllipseBone:
     b: float
     e1: np.ndarray
     depth: float
+    p: float = 2.0
     density: float = 1.0
     pits: list[Pit] = field(default_factory=list)
 
@@ -112,17 +114,19 @@ class EllipseBone:
     def e2(self) -> np.ndarray:
         return perpendicular(self.e1)
 
-    def support(self, d: np.ndarray) -> np.ndarray:
-        """The boundary point farthest along unit direction ``d`` (y, x) mm."""
-        p, q = float(d @ self.e1), float(d @ self.e2)
-        n = np.sqrt((self.a * p) ** 2 + (self.b * q) ** 2)
-        return self.centre + (self.a ** 2 * p * self.e1 + self.b ** 2 * q * self.e2) / n
-
     def outline(self, k: int = 24, grow: float = 0.0) -> np.ndarray:
-        """[k, (y, x)] mm points on the ellipse grown by ``grow`` mm."""
+        """[k, (y, x)] mm points on the boundary grown by ``grow`` mm."""
         t = np.linspace(0, 2 * np.pi, k, endpoint=False)
-        return (self.centre + np.outer((self.a + grow) * np.cos(t), self.e1)
-                + np.outer((self.b + grow) * np.sin(t), self.e2))
+        c, s = np.cos(t), np.sin(t)
+        e = 2.0 / self.p
+        cs = np.sign(c) * np.abs(c) ** e
+        ss = np.sign(s) * np.abs(s) ** e
+        return (self.centre + np.outer((self.a + grow) * cs, self.e1) + np.outer((self.b + grow) * ss, self.e2))
+
+    def support(self, d: np.ndarray) -> np.ndarray:
+        """The boundary point farthest along unit direction ``d`` (y, x) mm (sampled, 1 degree)."""
+        pts = self.outline(360)
+        return pts[int(np.argmax(pts @ d))]
 
     def place_beyond(self, other_point: np.ndarray, d: np.ndarray, gap: float) -> None:
         """Move the centre so that the bone's boundary point facing ``-d`` lies ``gap`` mm beyond
@@ -229,6 +233,27 @@ def _chain(bones: dict, joints: dict, first: LongBone, specs: list[dict],
     return out
 
 
+def stack_shift(moving: np.ndarray, fixed: np.ndarray, d: np.ndarray, gap: float, bin_mm: float = 0.5) -> float:
+    """Distance to move points ``moving`` [N, (y, x)] along unit ``d`` so that, over the lateral range where
+    they face ``fixed`` [M, (y, x)], the smallest clearance along ``d`` is ``gap`` mm."""
+    perp = perpendicular(d)
+    pm, dm = moving @ perp, moving @ d
+    pf, df = fixed @ perp, fixed @ d
+    lo, hi = max(pm.min(), pf.min()), min(pm.max(), pf.max())
+    if hi <= lo:  # not facing: fall back to the extreme points
+        return float(gap - (dm.min() - df.max()))
+    edges = np.arange(lo, hi + bin_mm, bin_mm)
+    im, jf = np.digitize(pm, edges), np.digitize(pf, edges)
+    clear = np.inf
+    for k in range(1, len(edges)):
+        a, b = dm[im == k], df[jf == k]
+        if a.size and b.size:
+            clear = min(clear, float(a.min() - b.max()))
+    if not np.isfinite(clear):
+        clear = float(dm.min() - df.max())
+    return float(gap - clear)
+
+
 # Normal joint-gap widths (mm) before narrowing; chosen slightly wide so gaps stay visible on small films.
 NORMAL_GAP = {"mcp": 2.2, "pip": 1.7, "dip": 1.3, "ip": 1.5, "mtp": 2.2, "toe": 1.3,
               "cmc": 1.6, "mna": 1.8, "capnlun": 1.9, "radcar": 2.2}
@@ -278,7 +303,7 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
 
     def carpal(name, a, b, angle, depth_k, j):
         return EllipseBone(name, centre=np.zeros(2), a=a * size * carp_j[j], b=b * size * carp_j[j + 8],
-                           e1=direction(angle), depth=depth_k * size * min(a, b) * 2.0)
+                           e1=direction(angle), depth=depth_k * size * min(a, b) * 2.0, p=2.7)
 
     scaph = carpal("scaphoid", 12.0, 6.6, 50.0, 1.2, 0)
     lunate = carpal("lunate", 8.2, 8.0, 0.0, 1.2, 1)
@@ -288,53 +313,65 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
     trapd = carpal("trapezoid", 6.6, 5.6, 10.0, 1.2, 5)
     capit = carpal("capitate", 11.5, 7.4, 2.0, 1.2, 6)
     hamat = carpal("hamate", 10.0, 7.6, -12.0, 1.2, 7)
+    rad_pts = np.array([radius.point(radius.length + radius.k1 * (1 - (v / radius.w1) ** 2), v)
+                        for v in np.linspace(-radius.w1, radius.w1, 60)])
+    ulna_pts = ulna.outline()
+
+    def put(bone: EllipseBone, lateral: float, below: list[np.ndarray], d: np.ndarray, gap: float) -> None:
+        """Centre ``bone`` at ``lateral`` mm (x, relative to the radius surface) and slide it along ``d``
+        until it clears the points ``below`` by ``gap`` mm."""
+        bone.centre = np.array([rad_surface[0], rad_surface[1] + lateral * size]) + 60.0 * size * d
+        pts = bone.outline(180)
+        bone.centre = bone.centre + stack_shift(pts, np.concatenate(below), d, gap) * d
+
     # Proximal row on the radius (radiocarpal gap), triquetrum over the ulna (TFCC space, unscored).
     g_rc = g("wrist__radcar", "radcar")
-    scaph.place_beyond(rad_surface + np.array([0.0, 6.5 * size]), up, g_rc)
-    lunate.place_beyond(rad_surface + np.array([0.0, -6.0 * size]), up, g_rc)
-    triq.place_beyond(ulna.tip + np.array([0.0, 1.5 * size]), up, 3.0 * size)
-    pisi.centre = triq.centre + np.array([1.5, -3.5]) * size
+    put(scaph, 7.5, [rad_pts], up, g_rc)
+    put(lunate, -5.0, [rad_pts], up, g_rc)
+    put(triq, -13.0, [ulna_pts, lunate.outline(180)], direction(-30.0), 1.2 * size)
+    pisi.centre = triq.centre + np.array([2.0, -3.0]) * size
     # Distal row: capitate/hamate on the lunate/scaphoid (capnlun), trapezium/trapezoid on the scaphoid (mna).
     g_cl = g("wrist__capnlun", "capnlun")
-    capit.place_beyond(lunate.support(up) + np.array([0.0, 4.0 * size]), up, g_cl)
-    hamat.place_beyond(triq.support(up) + np.array([0.0, 3.0 * size]), up, g_cl)
     g_mna = g("wrist__mna", "mna")
     stt_dir = direction(25.0)
-    trapd.place_beyond(scaph.support(stt_dir) + np.array([0.0, -5.0 * size]), up, g_mna)
-    trapm.place_beyond(scaph.support(stt_dir) + np.array([0.5, 3.0 * size]), stt_dir, g_mna)
+    put(capit, -1.5, [scaph.outline(180), lunate.outline(180)], up, g_cl)
+    put(hamat, -12.5, [lunate.outline(180), triq.outline(180)], up, g_cl)
+    put(trapd, 9.5, [scaph.outline(180)], up, g_mna)
+    put(trapm, 13.0, [scaph.outline(180)], stt_dir, g_mna)
     for b in (scaph, lunate, triq, pisi, trapm, trapd, capit, hamat):
         bones[b.name] = b
     joints["wrist__radcar"] = Joint("wrist__radcar", rad_surface + 0.5 * g_rc * up, up, 13.0 * size, g_rc,
                                     "radius", "lunate", ankylosed=gap_factor.get("wrist__radcar", 1) <= 0)
-    cl_centre = 0.5 * (capit.support(-up) + lunate.support(up))
+    cl_centre = capit.support(-up) - 0.5 * g_cl * up
     joints["wrist__capnlun"] = Joint("wrist__capnlun", cl_centre, up, 9.0 * size, g_cl, "lunate", "capitate",
                                      ankylosed=gap_factor.get("wrist__capnlun", 1) <= 0)
-    mna_centre = 0.5 * (trapm.support(-stt_dir) + scaph.support(stt_dir))
+    mna_centre = trapm.support(-stt_dir) - 0.5 * g_mna * stt_dir
     joints["wrist__mna"] = Joint("wrist__mna", mna_centre, stt_dir, 7.0 * size, g_mna, "scaphoid", "trapezium",
                                  ankylosed=gap_factor.get("wrist__mna", 1) <= 0)
 
     # Metacarpals: bases on the distal carpal row; fan angles widen with the spread.
-    fan = {1: 32.0 + 14.0 * spread, 2: 5.0 + 3.0 * spread, 3: 0.0, 4: -4.0 - 3.0 * spread, 5: -9.0 - 6.0 * spread}
-    seat = {1: (trapm, direction(40.0), NORMAL_GAP["cmc"] * size),
-            2: (trapd, up, NORMAL_GAP["cmc"] * size),
-            3: (capit, up, g("wrist__cmc3", "cmc")),
-            4: (hamat, direction(-8.0), g("wrist__cmc4", "cmc")),
-            5: (hamat, direction(-25.0), g("wrist__cmc5", "cmc"))}
-    seat_shift = {1: 0.0, 2: 0.0, 3: 0.0, 4: 2.8, 5: -2.8}
+    fan = {1: 24.0 + 14.0 * spread, 2: 5.0 + 3.0 * spread, 3: 0.0, 4: -4.0 - 3.0 * spread, 5: -9.0 - 6.0 * spread}
+    seat = {1: (trapm, [trapm], 3.0, NORMAL_GAP["cmc"] * size),
+            2: (trapd, [trapd, trapm, capit], 0.5, NORMAL_GAP["cmc"] * size),
+            3: (capit, [capit, trapd], 0.0, g("wrist__cmc3", "cmc")),
+            4: (hamat, [hamat, capit], 3.0, g("wrist__cmc4", "cmc")),
+            5: (hamat, [hamat], -4.5, g("wrist__cmc5", "cmc"))}
     capsules = []
     ring_sites = []
     for f in range(1, 6):
         spec = _FINGERS[f]
-        carp, sdir, gap = seat[f]
+        carp, below, lateral, gap = seat[f]
         angle = fan[f] + turns[f, 0]
         axis = direction(angle)
         mcl = spec["mc"] * size * len_j[f]
         w0, wm, w1 = (w * size * wid_j[f] for w in spec["mcw"])
-        seat_pt = carp.support(sdir) + seat_shift[f] * size * perpendicular(up)
-        k0 = -1.2 * size
-        p0 = seat_pt + (gap + k0) * axis
-        mc = LongBone(f"mc{f}", p0=p0, axis=axis, length=mcl, w0=w0, wm=wm, w1=w1, k0=k0, k1=2.8 * size * wid_j[f],
+        k0 = -0.8 * size
+        start = carp.centre + lateral * size * perpendicular(axis) - 40.0 * size * axis
+        mc = LongBone(f"mc{f}", p0=start, axis=axis, length=mcl, w0=w0, wm=wm, w1=w1, k0=k0, k1=0.62 * w1,
                       cortex=0.26)
+        base_pts = np.array([mc.point(-k0 * (1 - (v / w0) ** 2), v) for v in np.linspace(-w0, w0, 40)])
+        mc.p0 = mc.p0 + stack_shift(base_pts, np.concatenate([b.outline(180) for b in below]), axis, gap) * axis
+        seat_pt = mc.base - gap * axis
         bones[mc.name] = mc
         key = {1: None, 2: None, 3: "wrist__cmc3", 4: "wrist__cmc4", 5: "wrist__cmc5"}[f]
         if key is not None:
@@ -345,16 +382,16 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         pl = [v * size * len_j[5 + f] for v in spec["ph"]]
         pw0, pwm, pw1 = (v * size * wid_j[5 + f] for v in spec["phw"])
         if f == 1:
-            specs = [dict(name="pp1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.0 * size, k1=2.2 * size),
+            specs = [dict(name="pp1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.6 * size, k1=0.5 * pw1),
                      dict(name="dp1", length=pl[2], w0=pw1 * 0.95, wm=pwm * 0.7, w1=pwm * 0.85,
                           k0=-0.9 * size, k1=1.5 * size, plate1=False)]
             keys = ["mcp__1", "mcp__ip"]
             gaps = [g("mcp__1", "mcp"), NORMAL_GAP["ip"] * size * extra_gap_factor.get("ip", 1.0)]
             anks = [gap_factor.get("mcp__1", 1) <= 0, False]
         else:
-            specs = [dict(name=f"pp{f}", length=pl[0], w0=pw0, wm=pwm, w1=pw1 * 0.92, k0=-1.1 * size, k1=2.0 * size),
+            specs = [dict(name=f"pp{f}", length=pl[0], w0=pw0, wm=pwm, w1=pw1 * 0.92, k0=-1.8 * size, k1=0.45 * pw1),
                      dict(name=f"mp{f}", length=pl[1], w0=pw1 * 0.95, wm=pwm * 0.8, w1=pw1 * 0.8,
-                          k0=-0.9 * size, k1=1.6 * size),
+                          k0=-1.3 * size, k1=0.4 * pw1),
                      dict(name=f"dp{f}", length=pl[2], w0=pw1 * 0.75, wm=pwm * 0.5, w1=pwm * 0.62,
                           k0=-0.7 * size, k1=1.4 * size, plate1=False)]
             keys = [f"mcp__{f}", f"pip__{f}", f"dip__{f}"]
@@ -390,6 +427,8 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         np.array([bones[f"mc{f}"].point(bones[f"mc{f}"].length, 0) for f in range(2, 6)]),
         carpus, np.array([bones["mc5"].point(10 * size, -bones["mc5"].w0 - 7 * size),
                           bones["mc1"].point(12 * size, bones["mc1"].w0 + 6 * size),
+                          bones["mc1"].point(bones["mc1"].length * 0.5, bones["mc1"].wm + 5 * size),
+                          bones["mc1"].point(bones["mc1"].length * 0.75, -bones["mc1"].wm - 4 * size),
                           bones["mc2"].point(bones["mc2"].length * 0.9, 6 * size),
                           bones["mc5"].point(bones["mc5"].length * 0.9, -7 * size)])]))
     capsules.append((radius.point(-20.0), ulna.point(ulna.length - 5.0 * size), 0.0))
@@ -450,7 +489,7 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
 
     def tarsal(name, centre, a, b, angle, j):
         return EllipseBone(name, centre=np.array(centre) * size, a=a * size * tars_j[j], b=b * size * tars_j[j],
-                           e1=direction(angle), depth=0.9 * size * min(a, b) * 2.0)
+                           e1=direction(angle), depth=0.9 * size * min(a, b) * 2.0, p=2.6)
 
     tars = [tarsal("cuneiform1", (-4.0, 26.0), 12.0, 8.0, 8.0, 0),
             tarsal("cuneiform2", (-1.0, 13.0), 8.0, 6.0, 2.0, 1),
@@ -475,13 +514,13 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         seat_pt = carp.support(sdir) + shift * size * perpendicular(up)
         k0 = -1.0 * size
         mt = LongBone(f"mt{f}", p0=seat_pt + (1.5 * size + k0) * axis, axis=axis, length=spec["mt"] * size * len_j[f],
-                      w0=w0, wm=wm, w1=w1, k0=k0, k1=3.2 * size * (1.3 if f == 1 else 1.0), cortex=0.28)
+                      w0=w0, wm=wm, w1=w1, k0=k0, k1=0.6 * w1, cortex=0.28)
         bones[mt.name] = mt
         mt_heads.append(mt.point(mt.length))
         pl = [v * size * len_j[5 + f] for v in spec["ph"]]
         pw0, pwm, pw1 = (v * size * wid_j[5 + f] for v in spec["phw"])
         if f == 1:
-            specs = [dict(name="tp1_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.2 * size, k1=2.4 * size),
+            specs = [dict(name="tp1_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-2.0 * size, k1=0.45 * pw1),
                      dict(name="tp1_3", length=pl[2], w0=pw1 * 0.95, wm=pwm * 0.8, w1=pwm * 0.95,
                           k0=-1.0 * size, k1=1.8 * size, plate1=False)]
             keys = ["mtp__1", "mtp__ip"]
@@ -489,7 +528,7 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
                     NORMAL_GAP["ip"] * size * gap_factor.get("mtp__ip", 1.0)]
             anks = [gap_factor.get("mtp__1", 1) <= 0, gap_factor.get("mtp__ip", 1) <= 0]
         else:
-            specs = [dict(name=f"tp{f}_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-0.9 * size, k1=1.6 * size),
+            specs = [dict(name=f"tp{f}_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.6 * size, k1=0.45 * pw1),
                      dict(name=f"tp{f}_2", length=pl[1], w0=pw1 * 0.95, wm=pwm * 0.9, w1=pw1 * 0.85,
                           k0=-0.6 * size, k1=1.0 * size),
                      dict(name=f"tp{f}_3", length=pl[2], w0=pw1 * 0.8, wm=pwm * 0.65, w1=pwm * 0.75,

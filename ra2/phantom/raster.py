@@ -141,17 +141,18 @@ def draw_ellipse_bone(canvas: np.ndarray, texture: np.ndarray, bone: EllipseBone
     e1, e2 = bone.e1, bone.e2
     s = dy * e1[0] + dx * e1[1]
     t = dy * e2[0] + dx * e2[1]
-    r2 = (s / bone.a) ** 2 + (t / bone.b) ** 2
+    q = bone.p
+    r2 = (np.abs(s / bone.a) ** q + np.abs(t / bone.b) ** q) ** (2.0 / q)
     inside = r2 < 1.0
     if not inside.any():
         return
-    c = 0.9 + 0.04 * min(bone.a, bone.b)
+    c = 0.7 + 0.05 * min(bone.a, bone.b)
     ai, bi = max(bone.a - c, 0.5), max(bone.b - c, 0.5)
-    r2i = (s / ai) ** 2 + (t / bi) ** 2
+    r2i = (np.abs(s / ai) ** q + np.abs(t / bi) ** q) ** (2.0 / q)
     depth_i = bone.depth * min(ai / bone.a, bi / bone.b)
     total = bone.depth * _sqrt0(1.0 - r2)
     inner = depth_i * _sqrt0(1.0 - r2i)
-    dens = MU_CORTEX * 0.8 * (total - inner) + MU_TRABECULAR * inner * (1.0 + trab_contrast * texture[sl])
+    dens = MU_CORTEX * (total - inner) + MU_TRABECULAR * inner * (1.0 + trab_contrast * texture[sl])
     dens *= _pit_factor(s, t, bone.pits, 1.0 / place.scale)
     canvas[sl] += np.where(inside, dens * bone.density, 0.0).astype(np.float32)
 
@@ -208,7 +209,7 @@ def soft_tissue(shape: tuple[int, int], skel: Skeleton, place: Placement, thickn
         draw.line([(float(a[1]), float(a[0])), (float(b[1]), float(b[0]))], fill=200, width=max(1, int(2 * rp)))
         for c in (a, b):
             draw.ellipse([float(c[1] - rp), float(c[0] - rp), float(c[1] + rp), float(c[0] + rp)], fill=200)
-    img = img.filter(ImageFilter.GaussianBlur(float(max(1.0, 1.6 * sp.scale))))
+    img = img.filter(ImageFilter.GaussianBlur(float(max(1.0, 2.4 * sp.scale))))
     img = img.resize((shape[1], shape[0]), Image.BILINEAR)
     t = np.asarray(img, dtype=np.float32) / 235.0
     # A rounded profile: thickness grows like sqrt near the skin edge.

@@ -123,8 +123,10 @@ def _circle(centre: np.ndarray, radius: float, k: int = 24) -> np.ndarray:
 
 
 def _clip_poly(poly: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Clip [K, (y, x)] vertices into ``box`` and round them to 0.01 px (the precision of the JSON file)."""
     y1, x1, y2, x2 = box
-    return np.stack([np.clip(poly[:, 0], y1, y2), np.clip(poly[:, 1], x1, x2)], axis=1).astype(np.float32)
+    clipped = np.stack([np.clip(poly[:, 0], y1, y2), np.clip(poly[:, 1], x1, x2)], axis=1)
+    return np.round(clipped, 2).astype(np.float32)
 
 
 def _box_of(poly: np.ndarray) -> tuple[float, float, float, float]:
@@ -162,7 +164,7 @@ def annotate(skel: Skeleton, place: raster.Placement, limb: str, height: int, wi
         for det in contract.CARPUS_DETECTORS:
             for cls in contract.DETECTOR_CLASSES[det]:
                 poly = _clip_poly(to_film(skel.regions[cls].polygon), (cy1, cx1, cy2, cx2))
-                local = (poly - np.array([cy1, cx1], dtype=np.float32)).astype(np.float32)
+                local = np.round(poly - np.array([cy1, cx1], dtype=np.float32), 2).astype(np.float32)
                 film.objects.append(ObjectAnnotation(det, cls, site_of[cls], _box_of(poly), poly,
                                                      box_in_carpus=_box_of(local), polygon_in_carpus=local))
     return film
@@ -237,15 +239,16 @@ def render_film(limb: str, scores: dict[str, int], rng: np.random.Generator, siz
     if (ch, cw) != (height, width):
         pil = pil.resize((width, height), Image.BICUBIC)
     arr = np.asarray(pil.convert("L"))
-    if contract.is_right(limb):
-        arr = arr[:, ::-1]
     noise_rng = np.random.default_rng(noise_seed)
     k = acq.noise_levels
     noise = noise_rng.integers(-k, k + 1, size=arr.shape, dtype=np.int16)
     noise += noise_rng.integers(-k, k + 1, size=arr.shape, dtype=np.int16)
     out = arr.astype(np.int16) + noise
     np.clip(out, 0, 255, out=out)
-    pil = Image.fromarray(out.astype(np.uint8))
+    out = out.astype(np.uint8)
+    if contract.is_right(limb):  # mirror the whole left-limb film (noise included); markers come after
+        out = np.ascontiguousarray(out[:, ::-1])
+    pil = Image.fromarray(out)
     ann = annotate(skel, place, limb, height, width, patient_id)
     all_boxes = np.array([o.box for o in ann.objects])
     limb_box = (all_boxes[:, 0].min(), all_boxes[:, 1].min(), all_boxes[:, 2].max(), all_boxes[:, 3].max())
