@@ -221,10 +221,15 @@ def _chain(bones: dict, joints: dict, first: LongBone, specs: list[dict],
         bone = LongBone(name=spec["name"], p0=p0, axis=axis, length=spec["length"], w0=spec["w0"],
                         wm=spec["wm"], w1=spec["w1"], k0=spec["k0"], k1=spec["k1"],
                         cortex=spec.get("cortex", 0.24), plate1=spec.get("plate1", True))
-        if ank:
+        bones[bone.name] = bone
+        if ank:  # ankylosis: no articular plates, a bridge of bone across the former gap
             prev.plate1 = False
             bone.plate0 = False
-        bones[bone.name] = bone
+            half = max(prev.k1, 0.5) + max(-bone.k0, 0.0) + 0.5
+            wb = 0.92 * min(prev.w1, bone.w0)
+            bones[f"{jkey}_fusion"] = LongBone(f"{jkey}_fusion", p0=centre - half * axis, axis=axis, length=2 * half,
+                                               w0=wb, wm=wb, w1=wb, k0=0.0, k1=0.0, cortex=0.12, plate0=False,
+                                               plate1=False, density=0.45)
         joints[jkey] = Joint(key=jkey, centre=centre, axis=(prev.axis + axis) / np.linalg.norm(prev.axis + axis),
                              half_width=max(prev.w1, bone.w0), gap=gap, proximal=prev.name, distal=bone.name,
                              ankylosed=ank)
