@@ -54,12 +54,13 @@ class Acquisition:
 
         h, w = canvas.shape
         f = h / self.height
-        v = 1.0 - np.exp(-self.exposure * canvas)
-        v = self.base + (self.contrast_hi - self.base) * np.clip(v / 0.93, 0.0, 1.0) ** self.gamma
+        f32 = np.float32
+        v = 1.0 - np.exp(f32(-self.exposure) * canvas)
+        v = f32(self.base) + f32(self.contrast_hi - self.base) * np.clip(v * f32(1 / 0.93), 0.0, 1.0) ** f32(self.gamma)
         yy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
         xx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
-        ramp = np.cos(self.heel_angle) * yy + np.sin(self.heel_angle) * xx
-        v = v * (1.0 + self.heel * ramp)
+        ramp = f32(np.cos(self.heel_angle)) * yy + f32(np.sin(self.heel_angle)) * xx
+        v = v * (1.0 + f32(self.heel) * ramp)
         if self.collimated:
             y1, x1, y2, x2 = (c * f for c in self.field)
             edge = max(1.0, 2.0 * f)
@@ -68,11 +69,11 @@ class Acquisition:
             my = np.clip((iy - y1) / edge, 0, 1) * np.clip((y2 - iy) / edge, 0, 1)
             mx = np.clip((ix - x1) / edge, 0, 1) * np.clip((x2 - ix) / edge, 0, 1)
             m = my[:, None] * mx[None, :]
-            v = v * m + self.collimation_value * (1.0 - m)
+            v = v * m + f32(self.collimation_value) * (1.0 - m)
         sigma = self.blur_sigma * f
         if sigma > 0.3:
             v = ndimage.gaussian_filter(v, sigma=sigma, mode="nearest")
-        return np.clip(v * 255.0, 0.0, 255.0).astype(np.float32)
+        return np.clip(v * f32(255.0), 0.0, 255.0).astype(np.float32)
 
 
 def sample_acquisition(rng: np.random.Generator, limb: str, size_scale: float) -> Acquisition:

@@ -225,11 +225,10 @@ def _chain(bones: dict, joints: dict, first: LongBone, specs: list[dict],
         if ank:  # ankylosis: no articular plates, a bridge of bone across the former gap
             prev.plate1 = False
             bone.plate0 = False
-            half = max(prev.k1, 0.5) + max(-bone.k0, 0.0) + 0.5
-            wb = 0.92 * min(prev.w1, bone.w0)
-            bones[f"{jkey}_fusion"] = LongBone(f"{jkey}_fusion", p0=centre - half * axis, axis=axis, length=2 * half,
-                                               w0=wb, wm=wb, w1=wb, k0=0.0, k1=0.0, cortex=0.12, plate0=False,
-                                               plate1=False, density=0.45)
+            half = max(prev.k1, 0.5) + max(-bone.k0, 0.0)
+            wb = 0.85 * min(prev.w1, bone.w0)
+            bones[f"{jkey}_fusion"] = EllipseBone(f"{jkey}_fusion", centre=centre.copy(), a=wb, b=half,
+                                                  e1=perpendicular(axis), depth=wb, p=2.4, density=0.4)
         joints[jkey] = Joint(key=jkey, centre=centre, axis=(prev.axis + axis) / np.linalg.norm(prev.axis + axis),
                              half_width=max(prev.w1, bone.w0), gap=gap, proximal=prev.name, distal=bone.name,
                              ankylosed=ank)
@@ -308,7 +307,7 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
 
     def carpal(name, a, b, angle, depth_k, j):
         return EllipseBone(name, centre=np.zeros(2), a=a * size * carp_j[j], b=b * size * carp_j[j + 8],
-                           e1=direction(angle), depth=depth_k * size * min(a, b) * 2.0, p=2.7)
+                           e1=direction(angle), depth=0.6 * depth_k * size * min(a, b) * 2.0, p=2.7)
 
     scaph = carpal("scaphoid", 12.0, 6.6, 50.0, 1.2, 0)
     lunate = carpal("lunate", 8.2, 8.0, 0.0, 1.2, 1)

@@ -48,11 +48,13 @@ def draw_film(image: np.ndarray, film: FilmAnnotation, height: int, labels: bool
     return rgb
 
 
-def contact_sheet(dir_or_films, out_png: Path, n: int = 12, cols: int = 4, tile_height: int = 420) -> Path:
+def contact_sheet(dir_or_films, out_png: Path, n: int = 12, cols: int = 4, tile_height: int = 420,
+                  colors: int | None = None) -> Path:
     """Save a grid of ``n`` films with their ground-truth boxes as a PNG.
 
     ``dir_or_films``: a phantom folder holding ``annotations.json`` and the films, or a list of
-    ``(image [H, W] uint8, FilmAnnotation)`` pairs. Returns ``out_png``.
+    ``(image [H, W] uint8, FilmAnnotation)`` pairs. ``colors``: quantise to that many palette colours
+    (smaller files, e.g. for docs/). Returns ``out_png``.
     """
     if isinstance(dir_or_films, (str, Path)):
         films = _load_dir(Path(dir_or_films), n)
@@ -66,6 +68,8 @@ def contact_sheet(dir_or_films, out_png: Path, n: int = 12, cols: int = 4, tile_
     sheet = Image.new("RGB", (cols * tile_w, rows * tile_height), (30, 30, 30))
     for i, t in enumerate(tiles):
         sheet.paste(t, ((i % cols) * tile_w, (i // cols) * tile_height))
+    if colors is not None:
+        sheet = sheet.quantize(colors=colors, dither=Image.Dither.NONE)
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(out_png, optimize=True)

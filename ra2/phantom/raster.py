@@ -146,7 +146,7 @@ def draw_ellipse_bone(canvas: np.ndarray, texture: np.ndarray, bone: EllipseBone
     inside = r2 < 1.0
     if not inside.any():
         return
-    c = 0.7 + 0.05 * min(bone.a, bone.b)
+    c = 0.5 + 0.04 * min(bone.a, bone.b)
     ai, bi = max(bone.a - c, 0.5), max(bone.b - c, 0.5)
     r2i = (np.abs(s / ai) ** q + np.abs(t / bi) ** q) ** (2.0 / q)
     depth_i = bone.depth * min(ai / bone.a, bi / bone.b)
