@@ -103,7 +103,7 @@ def sample_acquisition(rng: np.random.Generator, limb: str, size_scale: float) -
     marker_value = 215 + 40 * u[4]
     return Acquisition(
         height=height, width=width, rotation=rotation, spread=float(u[5]), field=field, collimated=collimated,
-        fill=0.80 + 0.18 * u[6], shift=u[7:9].copy(), tissue_mm=(24.0 if hand else 27.0) * (0.85 + 0.3 * u[9]),
+        fill=0.86 + 0.13 * u[6], shift=u[7:9].copy(), tissue_mm=(24.0 if hand else 27.0) * (0.85 + 0.3 * u[9]),
         trab_contrast=0.2 + 0.25 * u[10], exposure=1.0 + 0.5 * u[11], base=0.02 + 0.14 * u[12],
         gamma=0.75 + 0.7 * u[13], contrast_hi=0.82 + 0.18 * u[14], heel=-0.12 + 0.24 * u[15],
         heel_angle=float(2 * np.pi * u[16]), collimation_value=0.78 + 0.2 * u[17],

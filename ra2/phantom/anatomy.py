@@ -408,6 +408,10 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         capsules.append((mc.point(mcl * 0.55), chain[-1].tip, tissue_r))
         pp = chain[0]
         ring_sites.append((pp.point(pp.length * 0.45), pp.axis, tissue_r))
+    mc1 = bones["mc1"]  # the thumb's sesamoid bones over the MC1 head
+    for side, name in ((1, "sesamoid_thumb_radial"), (-1, "sesamoid_thumb_ulnar")):
+        c = mc1.point(mc1.length - 2.5 * size, side * 3.6 * size)
+        bones[name] = EllipseBone(name, centre=c, a=2.6 * size, b=2.1 * size, e1=mc1.axis, depth=3.5 * size)
     # Wrist areas (erosion: the named bone; narrowing: the gap) as polygons.
     regions["wrist__mc1"] = Region("wrist__mc1", _end_box(bones["mc1"], base=True, size=size))
     regions["wrist__mul"] = Region("wrist__mul", trapm.outline(grow=1.5 * size))

@@ -181,37 +181,43 @@ def draw_bar(canvas: np.ndarray, centre_mm: np.ndarray, axis: np.ndarray, half_l
 
 
 def trabecular_texture(shape: tuple[int, int], px_per_mm: float, rng: np.random.Generator) -> np.ndarray:
-    """[H, W] float32 band-pass noise (~zero mean, unit sd) with a grain of about 0.5 mm (box filters:
-    cheap on big canvases)."""
+    """[H, W] float32 band-pass noise (~zero mean, unit sd) with a grain of about 0.5 mm, half of it
+    streaked along y (trabeculae follow the long axes of digits, which point up). Box filters: cheap."""
     from scipy import ndimage
 
     noise = rng.standard_normal(shape, dtype=np.float32)
-    k_fine = max(2, int(round(0.45 * px_per_mm)))
-    fine = ndimage.uniform_filter(noise, size=k_fine, mode="nearest")
-    coarse = ndimage.uniform_filter(fine, size=3 * k_fine, mode="nearest")
-    band = fine - coarse
-    sd = float(band[:: 7, :: 7].std()) or 1.0
+    k = max(2, int(round(0.45 * px_per_mm)))
+    iso = ndimage.uniform_filter(noise, size=k, mode="nearest")
+    streak = ndimage.uniform_filter(noise, size=(3 * k, max(1, k // 2)), mode="nearest")
+    fine = iso / np.float32(iso[::7, ::7].std() or 1.0) + streak / np.float32(streak[::7, ::7].std() or 1.0)
+    band = fine - ndimage.uniform_filter(fine, size=4 * k, mode="nearest")
+    sd = float(band[::7, ::7].std()) or 1.0
     return band * np.float32(1.0 / sd)
 
 
 def soft_tissue(shape: tuple[int, int], skel: Skeleton, place: Placement, thickness_mm: float) -> np.ndarray:
-    """[H, W] float32 attenuation of the soft tissue: palm/foot polygons and digit capsules drawn at half
-    resolution, blurred into rounded edges, scaled so the thickest part is ``thickness_mm`` of tissue."""
+    """[H, W] float32 attenuation of the soft tissue: the palm/foot polygons (blurred 5 mm: fleshy,
+    rounded outlines) and the digit capsules (blurred 2 mm) drawn at half resolution, combined by maximum,
+    scaled so the thickest part is ``thickness_mm`` of tissue."""
     f = 0.5
     h, w = max(1, int(round(shape[0] * f))), max(1, int(round(shape[1] * f)))
-    img = Image.new("L", (w, h), 0)
-    draw = ImageDraw.Draw(img)
     sp = place.scaled(f)
+    body = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(body)
     for poly in skel.tissue_polygons:
         pts = sp.to_px(poly)
         draw.polygon([(float(x), float(y)) for y, x in pts], fill=235)
+    digits = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(digits)
     for p0, p1, r in skel.tissue_capsules:
         a, b = sp.to_px(p0), sp.to_px(p1)
         rp = r * sp.scale
         draw.line([(float(a[1]), float(a[0])), (float(b[1]), float(b[0]))], fill=200, width=max(1, int(2 * rp)))
         for c in (a, b):
             draw.ellipse([float(c[1] - rp), float(c[0] - rp), float(c[1] + rp), float(c[0] + rp)], fill=200)
-    img = img.filter(ImageFilter.GaussianBlur(float(max(1.0, 2.4 * sp.scale))))
+    body = body.filter(ImageFilter.GaussianBlur(float(max(1.0, 5.0 * sp.scale))))
+    digits = digits.filter(ImageFilter.GaussianBlur(float(max(1.0, 2.0 * sp.scale))))
+    img = Image.fromarray(np.maximum(np.asarray(body), np.asarray(digits)))
     img = img.resize((shape[1], shape[0]), Image.BILINEAR)
     t = np.asarray(img, dtype=np.float32) / 235.0
     # A rounded profile: thickness grows like sqrt near the skin edge.
