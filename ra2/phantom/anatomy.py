@@ -405,7 +405,8 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         angles = [float(turns[f, 1 + i]) * 0.6 for i in range(len(specs))]
         chain = _chain(bones, joints, mc, specs, keys, gaps, angles, anks)
         tissue_r = 1.75 * pwm + 2.0 * size
-        capsules.append((mc.point(mcl * 0.55), chain[-1].tip, tissue_r))
+        last = chain[-1]
+        capsules.append((mc.point(mcl * 0.55), last.tip - (tissue_r - 3.5 * size) * last.axis, tissue_r))
         pp = chain[0]
         ring_sites.append((pp.point(pp.length * 0.45), pp.axis, tissue_r))
     mc1 = bones["mc1"]  # the thumb's sesamoid bones over the MC1 head
@@ -549,13 +550,14 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         chain = _chain(bones, joints, mt, specs, keys, gaps,
                        list(turns[f, 1:1 + len(specs)] + (3.0 if f == 1 else -2.0)), anks)
         toe_tips.append(chain[-1].tip)
-        r = 1.45 * pw0 + 2.5 * size
-        capsules.append((mt.point(mt.length), chain[-1].tip, r))
+        r = 1.05 * pw0 + 2.0 * size
+        last = chain[-1]
+        capsules.append((mt.point(mt.length * 0.8), last.tip - (r - 3.5 * size) * last.axis, r))
         ring_sites.append((chain[0].point(chain[0].length * 0.5), chain[0].axis, r))
     mt1 = bones["mt1"]
     for side, name in ((1, "sesamoid_medial"), (-1, "sesamoid_lateral")):
         c = mt1.point(mt1.length - 5.0 * size, side * 4.2 * size)
-        bones[name] = EllipseBone(name, centre=c, a=5.0 * size, b=3.6 * size, e1=mt1.axis, depth=6.0 * size)
+        bones[name] = EllipseBone(name, centre=c, a=5.0 * size, b=3.6 * size, e1=mt1.axis, depth=4.5 * size)
     # Soft tissue: the forefoot/midfoot as one polygon around the tarsals and metatarsal heads.
     foot_poly = convex_hull(np.concatenate(
         [t.outline(grow=7.0 * size) for t in tars[:5]]

@@ -51,6 +51,9 @@ def _build(limb: str, by_class: dict[str, dict[str, int]], anat_rng: np.random.G
         ["ip", "dip__2", "dip__3", "dip__4", "dip__5", "toe_pip__2", "toe_pip__3", "toe_pip__4", "toe_pip__5",
          "toe_dip__2", "toe_dip__3", "toe_dip__4", "toe_dip__5"], anat_rng.uniform(0.55, 1.15, size=13))}
     skel = (build_hand if hand else build_foot)(anat_rng, gaps, spread, extra)
+    bone_density = float(anat_rng.uniform(0.82, 1.12))  # the patient's bone mineral density
+    for bone in skel.bones.values():
+        bone.density *= bone_density
     for c in classes:
         e = by_class[c].get(contract.EROSION, 0)
         r = site_rngs[c]
@@ -224,8 +227,8 @@ def render_film(limb: str, scores: dict[str, int], rng: np.random.Generator, siz
 
     f = min(1.0, MAX_CANVAS / max(height, width))
     ch, cw = max(8, int(round(height * f))), max(8, int(round(width * f)))
-    cplace = raster.Placement(place.scale * f, place.rot, place.offset * np.array([ch / height, cw / width]))
-    cplace.scale = place.scale * (ch / height + cw / width) / 2
+    fy, fx = ch / height, cw / width  # equal up to rounding; the canvas is resized to the film at the end
+    cplace = raster.Placement(place.scale * (fy + fx) / 2, place.rot, place.offset * np.array([fy, fx]))
     canvas = raster.soft_tissue((ch, cw), skel, cplace, acq.tissue_mm)
     texture = raster.trabecular_texture((ch, cw), cplace.scale, np.random.default_rng(tex_seed))
     for bone in skel.bones.values():
