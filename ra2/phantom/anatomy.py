@@ -174,15 +174,6 @@ class Skeleton:
     tissue_polygons: list[np.ndarray]  # [K, (y, x)] mm
     ring_sites: list[tuple[np.ndarray, np.ndarray, float]]  # (centre, axis, soft-tissue radius) mm
 
-    def all_points(self) -> np.ndarray:
-        """[N, (y, x)] mm: bone outlines and soft-tissue extremes (for fitting the limb into a film)."""
-        pts = [b.outline() for b in self.bones.values()]
-        for p0, p1, r in self.tissue_capsules:
-            for p in (p0, p1):
-                pts.append(p + r * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]]))
-        pts.extend(self.tissue_polygons)
-        return np.concatenate(pts)
-
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
     """Convex hull [K, (y, x)] of [N, (y, x)] points (monotone chain, counter-clockwise in (x, y))."""

@@ -20,6 +20,9 @@ from ra2.phantom.annotations import FilmAnnotation, ObjectAnnotation
 MAX_CANVAS = 1100  # working-canvas long side (px); larger films are rendered here and resized
 JOINT_BOX_HALF = 1.7  # joint box half-side, in units of the joint's bone half-width
 METAL = 3.5  # attenuation of a metal ring band / screw
+# Wrist erosion area -> the bone its pits go into.
+WRIST_EROSION_BONE = {"wrist__mc1": "mc1", "wrist__mul": "trapezium", "wrist__nav": "scaphoid",
+                      "wrist__lunate": "lunate", "wrist__radius": "radius", "wrist__ulna": "ulna"}
 
 
 def limb_scores(limb: str, scores: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -57,15 +60,15 @@ def _build(limb: str, by_class: dict[str, dict[str, int]], anat_rng: np.random.G
     for c in classes:
         e = by_class[c].get(contract.EROSION, 0)
         r = site_rngs[c]
-        if c.startswith("wrist__"):
-            name = c.split("__")[1]
-            if name in ("mul", "nav", "lunate"):
-                bone = skel.bones[{"mul": "trapezium", "nav": "scaphoid", "lunate": "lunate"}[name]]
+        if c in WRIST_EROSION_BONE:
+            bone = skel.bones[WRIST_EROSION_BONE[c]]
+            if isinstance(bone, LongBone):  # distal radius/ulna, or the base of MC1
+                damage.end_pits(e, e, bone, distal_end=(bone.name != "mc1"), rng=r)
+            else:
                 damage.ellipse_pits(e, bone, r)
-            elif name in ("radius", "ulna", "mc1"):
-                bone = skel.bones[{"radius": "radius", "ulna": "ulna", "mc1": "mc1"}[name]]
-                damage.end_pits(e, e, bone, distal_end=(name != "mc1"), rng=r)
-            continue  # narrowing-only wrist sites: the gap is already set
+            continue
+        if c.startswith("wrist__"):
+            continue  # narrowing-only wrist areas: the gap is already set
         j = skel.joints[c]
         prox, dist = skel.bones[j.proximal], skel.bones[j.distal]
         assert isinstance(prox, LongBone) and isinstance(dist, LongBone)
@@ -84,6 +87,7 @@ def _fit_points(skel: Skeleton) -> np.ndarray:
             continue
         else:
             pts.append(b.outline())
+    # A hand's last capsule is the forearm, which may run off the film.
     for p0, p1, r in skel.tissue_capsules[:-1] if skel.limb_type == "hand" else skel.tissue_capsules:
         pts.append(p1 + r * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]]))
     return np.concatenate(pts)
