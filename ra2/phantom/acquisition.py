@@ -56,7 +56,8 @@ class Acquisition:
         f = h / self.height
         f32 = np.float32
         v = 1.0 - np.exp(f32(-self.exposure) * canvas)
-        v = f32(self.base) + f32(self.contrast_hi - self.base) * np.clip(v * f32(1 / 0.93), 0.0, 1.0) ** f32(self.gamma)
+        curve = np.clip(v * f32(1 / 0.93), 0.0, 1.0) ** f32(self.gamma)
+        v = f32(self.base) + f32(self.contrast_hi - self.base) * curve
         yy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
         xx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
         ramp = f32(np.cos(self.heel_angle)) * yy + f32(np.sin(self.heel_angle)) * xx

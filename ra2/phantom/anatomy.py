@@ -553,5 +553,6 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
     foot_poly = convex_hull(np.concatenate(
         [t.outline(grow=7.0 * size) for t in tars[:5]]
         + [np.array([h + np.array([0.0, s * 9.0 * size]) for s in (-1, 1)]) for h in mt_heads]
-        + [np.array([tars[5].centre + np.array([25.0, 0.0]) * size, tars[6].centre + np.array([30.0, -8.0]) * size])]))
+        + [np.array([tars[5].centre + np.array([25.0, 0.0]) * size,
+                     tars[6].centre + np.array([30.0, -8.0]) * size])]))
     return Skeleton("foot", bones, joints, {}, None, capsules, [foot_poly], ring_sites)

@@ -6,7 +6,8 @@ the score, so a film rendered twice with one score changed differs only at that 
 - Narrowing 0-4 multiplies the joint's normal gap by about 1, 0.7, 0.46, 0.24, 0 (4 = ankylosis), each
   with a per-joint jitter so that neighbouring scores overlap (reader disagreement).
 - Erosion 0-5 (hand, wrist) or 0-10 (foot: the two sides of the joint summed) bites pits of growing
-  number and size (each a disc with a smaller overlapping satellite: irregular) into the cortex of the bone ends next to the joint (or into the named wrist bone).
+  number and size (each a disc with a smaller overlapping satellite: irregular) into the cortex of the
+  bone ends next to the joint (or into the named wrist bone).
 """
 
 from __future__ import annotations
