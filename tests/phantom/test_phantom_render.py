@@ -81,6 +81,22 @@ def test_joint_gap_shrinks_with_narrowing(column):
     assert mean[4] < 0.4 * mean[0]
 
 
+@pytest.mark.parametrize("column", ["LH_wrist_J__radcar", "LH_wrist_J__capnlun", "LH_wrist_J__cmc3"])
+def test_wrist_gap_shrinks_with_narrowing(column):
+    # Wrist areas are wider than the gap (neighbouring bones, other gaps): a weaker but clear effect.
+    site = contract.SCORE_BY_COLUMN[column].site.id
+    rows = []
+    for seed in range(2):
+        row = []
+        for score in range(5):
+            img, ann = render_film("LH", {column: score}, np.random.default_rng(seed), SCALE)
+            row.append(_gap_deficit(crop_box(img, _obj(ann, site).box)))
+        rows.append(row)
+    mean = np.mean(rows, axis=0)
+    assert np.all(np.diff(mean) < 0), mean
+    assert mean[4] < 0.7 * mean[0]
+
+
 @pytest.mark.parametrize("column", ["LH_mcp_E__3", "LH_wrist_E__lunate", "LF_mtp_E__1"])
 def test_erosion_removes_bone_at_the_joint(column):
     sc = contract.SCORE_BY_COLUMN[column]
