@@ -294,6 +294,16 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
                     w0=6.5 * size, wm=5.6 * size, w1=7.6 * size * wid_j[1], k0=0.0, k1=3.0 * size,
                     cortex=0.26, plate0=False)
     bones["radius"], bones["ulna"] = radius, ulna
+    # Styloid processes: the radial one at the thumb-side corner of the radius, the ulnar one beyond the
+    # ulnar head (drawn as small compact bones overlapping the ends).
+    bones["radial_styloid"] = EllipseBone("radial_styloid", centre=radius.point(radius.length - 1.0 * size,
+                                                                                 radius.w1 - 2.8 * size),
+                                          a=5.5 * size, b=2.8 * size, e1=radius.axis, depth=5.0 * size, p=2.2,
+                                          density=0.6)
+    bones["ulnar_styloid"] = EllipseBone("ulnar_styloid", centre=ulna.point(ulna.length + 0.2 * ulna.k1,
+                                                                            -0.62 * ulna.w1),
+                                         a=4.0 * size, b=1.9 * size, e1=ulna.axis, depth=3.5 * size, p=2.2,
+                                         density=0.6)
     rad_surface = radius.tip  # centre of the concave distal articular surface
 
     def carpal(name, a, b, angle, depth_k, j):

@@ -189,7 +189,7 @@ def trabecular_texture(shape: tuple[int, int], px_per_mm: float, rng: np.random.
     k = max(2, int(round(0.45 * px_per_mm)))
     iso = ndimage.uniform_filter(noise, size=k, mode="nearest")
     streak = ndimage.uniform_filter(noise, size=(3 * k, max(1, k // 2)), mode="nearest")
-    fine = iso / np.float32(iso[::7, ::7].std() or 1.0) + streak / np.float32(streak[::7, ::7].std() or 1.0)
+    fine = iso / np.float32(iso[::7, ::7].std() or 1.0) + 0.6 * streak / np.float32(streak[::7, ::7].std() or 1.0)
     band = fine - ndimage.uniform_filter(fine, size=4 * k, mode="nearest")
     sd = float(band[::7, ::7].std()) or 1.0
     return band * np.float32(1.0 / sd)
