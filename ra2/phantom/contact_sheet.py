@@ -85,17 +85,20 @@ def crop_box(image: np.ndarray, box: tuple[float, float, float, float]) -> np.nd
     return image[y1:y2, x1:x2]
 
 
-def damage_scale(out_png: Path, seed: int = 0, size_scale: float = 0.6, tile: int = 120) -> Path:
-    """Save a sheet of joint crops at every score: rows = (data set, joint), columns = score 0..max.
+DAMAGE_SCALE_COLUMNS = ("LH_mcp_J__2", "LH_pip_J__3", "LF_mtp_J__2", "LH_wrist_J__capnlun", "LH_mcp_E__2",
+                        "LH_pip_E__3", "LH_wrist_E__nav", "LF_mtp_E__1", "LF_mtp_E__5")
+
+
+def damage_scale(out_png: Path, seed: int = 0, size_scale: float = 0.6, tile: int = 120,
+                 columns: tuple[str, ...] = DAMAGE_SCALE_COLUMNS) -> Path:
+    """Save a sheet of joint crops at every score: one row per score column, columns = score 0..max.
 
     Each row renders one film repeatedly with the same generator seed, only that joint's score changed.
     """
     from ra2.phantom.render import render_film
 
-    rows = [("narrowing", "LH_mcp_J__2"), ("narrowing", "LH_pip_J__3"), ("narrowing", "LF_mtp_J__2"),
-            ("narrowing", "LH_wrist_J__capnlun"),
-            ("hand erosion", "LH_mcp_E__2"), ("hand erosion", "LH_pip_E__3"), ("hand erosion", "LH_wrist_E__nav"),
-            ("foot erosion", "LF_mtp_E__1"), ("foot erosion", "LF_mtp_E__5")]
+    titles = {"narrowing": "narrowing", "hand_erosion": "hand erosion", "foot_erosion": "foot erosion"}
+    rows = [(titles[contract.SCORE_BY_COLUMN[c].dataset], c) for c in columns]
     max_cols = 1 + max(contract.MAX_SCORE[c] for _, c in rows)
     label_w = 170
     font = ImageFont.load_default(13)

@@ -25,7 +25,12 @@ def test_contact_sheet_from_films_and_from_folder(tmp_path):
 
 
 def test_damage_scale_sheet(tmp_path):
-    out = damage_scale(tmp_path / "d.png", seed=0, size_scale=0.2, tile=24)
+    out = damage_scale(tmp_path / "d.png", seed=0, size_scale=0.2, tile=24, columns=("LF_mtp_E__2", "LH_pip_J__2"))
     with Image.open(out) as im:
         assert im.width == 170 + 11 * 24  # label column + scores 0..10
-        assert im.height == 9 * (24 + 16) + 16
+        assert im.height == 2 * (24 + 16) + 16
+        arr = np.asarray(im)
+    # The narrowing row has crops for scores 0..4 and nothing (background) for 5..10.
+    y = 16 + (24 + 16) + 12
+    assert arr[y, 170 + 2 * 24:170 + 3 * 24].std() > 0
+    assert (arr[y, 170 + 6 * 24:170 + 11 * 24] == 25).all()
