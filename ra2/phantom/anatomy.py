@@ -331,18 +331,18 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
 
     # Proximal row on the radius (radiocarpal gap), triquetrum over the ulna (TFCC space, unscored).
     g_rc = g("wrist__radcar", "radcar")
-    put(scaph, 7.5, [rad_pts], up, g_rc)
-    put(lunate, -5.0, [rad_pts], up, g_rc)
-    put(triq, -13.0, [ulna_pts, lunate.outline(180)], direction(-30.0), 1.2 * size)
+    put(scaph, 9.0, [rad_pts], up, g_rc)
+    put(lunate, -5.5, [rad_pts], up, g_rc)
+    put(triq, -14.5, [ulna_pts, lunate.outline(180)], direction(-30.0), 1.2 * size)
     pisi.centre = triq.centre + np.array([2.0, -3.0]) * size
     # Distal row: capitate/hamate on the lunate/scaphoid (capnlun), trapezium/trapezoid on the scaphoid (mna).
     g_cl = g("wrist__capnlun", "capnlun")
     g_mna = g("wrist__mna", "mna")
     stt_dir = direction(25.0)
-    put(capit, -1.5, [scaph.outline(180), lunate.outline(180)], up, g_cl)
-    put(hamat, -12.5, [lunate.outline(180), triq.outline(180)], up, g_cl)
-    put(trapd, 9.5, [scaph.outline(180)], up, g_mna)
-    put(trapm, 13.0, [scaph.outline(180)], stt_dir, g_mna)
+    put(capit, -1.0, [scaph.outline(180), lunate.outline(180)], up, g_cl)
+    put(hamat, -14.5, [lunate.outline(180), triq.outline(180)], up, g_cl)
+    put(trapd, 10.5, [scaph.outline(180)], up, g_mna)
+    put(trapm, 14.5, [scaph.outline(180)], stt_dir, g_mna)
     for b in (scaph, lunate, triq, pisi, trapm, trapd, capit, hamat):
         bones[b.name] = b
     joints["wrist__radcar"] = Joint("wrist__radcar", rad_surface + 0.5 * g_rc * up, up, 13.0 * size, g_rc,
