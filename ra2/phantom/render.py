@@ -102,7 +102,7 @@ def _placement(skel: Skeleton, acq: Acquisition) -> raster.Placement:
     avail = np.array([cy2 - cy1, cx2 - cx1]) * 0.94
     scale = float(min(avail / (hi - lo))) * acq.fill
     slack = avail - scale * (hi - lo)
-    centre = np.array([(cy1 + cy2) / 2, (cx1 + cx2) / 2]) + (acq.shift - 0.5) * slack * 0.9
+    centre = np.array([(cy1 + cy2) / 2, (cx1 + cx2) / 2]) + (acq.shift - 0.5) * slack * 0.6
     offset = centre - scale * (lo + hi) / 2
     return raster.Placement(scale=scale, rot=rot, offset=offset)
 
@@ -201,10 +201,14 @@ def _markers(img: Image.Image, limb: str, acq: Acquisition, limb_box: tuple[floa
                        fill=int(acq.marker_bg))
     draw.text((tx, ty), letter, fill=int(acq.marker_value), font=font)
     if acq.text is not None:
-        _, _, ty2, _ = corners[1]
+        _, (_, right), ty2, _ = corners[1]
         small = ImageFont.load_default(max(6, size // 3))
-        tx2 = margin if corners[1][1][1] == 0 else max(margin, w - margin - int(size * 0.2 * len(acq.text)))
-        draw.text((tx2, ty2), acq.text, fill=int(acq.marker_value), font=small)
+        tw = int(np.ceil(draw.textlength(acq.text, font=small)))
+        tx2 = max(0, w - margin - tw) if right else margin
+        # Printed text is light on a dark field and dark on a bright (collimated) border.
+        under = np.asarray(img)[ty2:ty2 + max(1, size // 3), tx2:tx2 + max(1, tw)]
+        fill = int(acq.marker_value) if under.size == 0 or under.mean() < 128 else int(acq.marker_bg)
+        draw.text((tx2, ty2), acq.text, fill=fill, font=small)
 
 
 def render_film(limb: str, scores: dict[str, int], rng: np.random.Generator, size_scale: float = 1.0,
