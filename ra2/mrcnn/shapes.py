@@ -135,8 +135,9 @@ class ShapesDataset(utils.Dataset):
         """A background colour and a list of shape descriptions that overlap little.
 
         Shapes whose boxes overlap an earlier shape's with IoU > 0.3 are dropped (as matterport
-        does), so an image may end with fewer shapes than drawn, but never fewer than one if
-        ``min_shapes`` >= 1.
+        does), and so are shapes more than half hidden by later ones, so an image may end with
+        fewer shapes than drawn, but never fewer than one if ``min_shapes`` >= 1 (the last shape
+        drawn is always fully visible).
         """
         background = self._color(rng)
         n = int(rng.integers(min_shapes, max_shapes + 1))
@@ -145,6 +146,17 @@ class ShapesDataset(utils.Dataset):
             boxes = np.array([[y - s, x - s, y + s, x + s] for _, _, (y, x, s) in shapes], dtype=float)
             keep = utils.non_max_suppression(boxes, np.arange(n, 0, -1, dtype=float), 0.3)
             shapes = [shapes[i] for i in sorted(keep)]
+            # A small shape inside a big one passes the box test; drop shapes that later shapes
+            # hide by more than half (ambiguous ground truth), as matterport's data never needs.
+            full = [self.shape_pixels(name, dims, height, width) for name, _, dims in shapes]
+            covered = np.zeros((height, width), dtype=bool)
+            visible = [True] * len(shapes)
+            for i in range(len(shapes) - 1, -1, -1):
+                area = full[i].sum()
+                visible[i] = area > 0 and (full[i] & ~covered).sum() >= 0.5 * area
+                if visible[i]:
+                    covered |= full[i]
+            shapes = [shape for shape, keep_it in zip(shapes, visible) if keep_it]
         return background, shapes
 
     # ---------------------------------------------------------------------------- drawing

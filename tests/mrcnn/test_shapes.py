@@ -36,8 +36,14 @@ def test_classes_and_shapes_of_arrays():
         assert class_ids.dtype == np.int32 and masks.shape[2] == class_ids.shape[0] >= 1
         assert set(class_ids.tolist()) <= {1, 2, 3}
         assert masks.reshape(-1, masks.shape[2]).any(axis=0).all()  # no empty instance
-        # instances never overlap (occluded pixels are removed from the masks below)
+        # instances never overlap (occluded pixels are removed from the masks below) and every
+        # shape shows at least half of its full area
         assert masks.sum(axis=2).max() <= 1
+        shapes = ds.image_info[i]["shapes"]
+        assert len(shapes) == masks.shape[2]
+        for k, (name, _, dims) in enumerate(shapes):
+            full = ShapesDataset.shape_pixels(name, dims, 64, 64)
+            assert masks[:, :, k].sum() >= 0.5 * full.sum()
 
 
 def test_masks_match_the_drawn_pixels():
