@@ -290,9 +290,9 @@ class DataGenerator:
 
     Images without instances are kept (all-zero ground truth, RPN targets all negative/neutral).
     Randomness (order, RPN subsampling, instance subsampling, crops) comes from ``seed``; batch
-    ``i`` of epoch ``e`` is the same whatever order batches are requested in. The
-    ``augmentation`` pipeline draws from its own generator (seed albumentations with
-    ``A.Compose(..., seed=...)``).
+    ``i`` of epoch ``e`` is the same whatever order batches are requested in. An augmentation
+    pipeline with a ``set_random_seed`` method (albumentations ``Compose``) is reseeded for every
+    image from the same per-image seed, so augmented batches are reproducible too.
     """
 
     def __init__(self, dataset, config, shuffle: bool = True, augmentation=None, seed: int | None = 0):
@@ -354,6 +354,8 @@ class DataGenerator:
     def load_item(self, image_id: int, rng: np.random.Generator):
         """One image's training arrays (the per-image slices of a batch, see the class doc)."""
         config = self.config
+        if self.augmentation is not None and hasattr(self.augmentation, "set_random_seed"):
+            self.augmentation.set_random_seed(int(rng.integers(0, 2**31 - 1)))
         image, image_meta, gt_class_ids, gt_boxes, gt_masks = load_image_gt(
             self.dataset, config, image_id, augmentation=self.augmentation, rng=rng
         )
