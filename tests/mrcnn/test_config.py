@@ -125,3 +125,19 @@ def test_from_json_errors_name_the_file(tmp_path):
     wrong.write_text(json.dumps({"IMAGE_CHANNEL_COUNT": 1}))
     with pytest.raises(Ra2Error, match="wrong.json.*MEAN_PIXEL"):
         Config.from_json(wrong)
+
+
+def test_package_import_is_light():
+    """``import ra2.mrcnn`` and its NumPy modules never import TensorFlow; MaskRCNN is lazy."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ra2.mrcnn\n"
+        "from ra2.mrcnn import config, utils, data, shapes, visualize, legacy_weights\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'heavy import'\n"
+        "assert ra2.mrcnn.Config is config.Config and ra2.mrcnn.Dataset is utils.Dataset\n"
+        "try:\n    ra2.mrcnn.NoSuchThing\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit('no error')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

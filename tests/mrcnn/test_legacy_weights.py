@@ -187,3 +187,94 @@ def test_not_a_legacy_file(tmp_path):
     assert not lw.is_legacy_h5(tmp_path / "text.h5")
     with pytest.raises(Ra2Error, match="text.h5"):
         lw.read_legacy_h5(tmp_path / "text.h5")
+
+
+# Facts from matterport's mrcnn/model.py (ResNet50-FPN, COCO heads with 81 classes, 3 anchors per
+# location): layer names and weight shapes as they appear in mask_rcnn_coco.h5.
+MATTERPORT_LAYERS = {
+    "conv1": [(7, 7, 3, 64), (64,)],
+    "bn_conv1": [(64,)] * 4,
+    "res2a_branch2a": [(1, 1, 64, 64), (64,)],
+    "res2a_branch1": [(1, 1, 64, 256), (256,)],
+    "bn2a_branch1": [(256,)] * 4,
+    "res3a_branch2a": [(1, 1, 256, 128), (128,)],
+    "res4f_branch2c": [(1, 1, 256, 1024), (1024,)],
+    "res5c_branch2c": [(1, 1, 512, 2048), (2048,)],
+    "bn5c_branch2c": [(2048,)] * 4,
+    "fpn_c5p5": [(1, 1, 2048, 256), (256,)],
+    "fpn_c2p2": [(1, 1, 256, 256), (256,)],
+    "fpn_p2": [(3, 3, 256, 256), (256,)],
+    "mrcnn_class_conv1": [(7, 7, 256, 1024), (1024,)],
+    "mrcnn_class_bn1": [(1024,)] * 4,
+    "mrcnn_class_conv2": [(1, 1, 1024, 1024), (1024,)],
+    "mrcnn_class_logits": [(1024, 81), (81,)],
+    "mrcnn_bbox_fc": [(1024, 324), (324,)],
+    "mrcnn_mask_conv1": [(3, 3, 256, 256), (256,)],
+    "mrcnn_mask_bn4": [(256,)] * 4,
+    "mrcnn_mask_deconv": [(2, 2, 256, 256), (256,)],
+    "mrcnn_mask": [(1, 1, 256, 81), (81,)],
+}
+MATTERPORT_RPN = [
+    ("rpn_conv_shared/kernel:0", (3, 3, 256, 512)), ("rpn_conv_shared/bias:0", (512,)),
+    ("rpn_class_raw/kernel:0", (1, 1, 512, 6)), ("rpn_class_raw/bias:0", (6,)),
+    ("rpn_bbox_pred/kernel:0", (1, 1, 512, 12)), ("rpn_bbox_pred/bias:0", (12,)),
+]
+CLASS_HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"]
+
+
+def matterport_file(path, seed=0):
+    rng = np.random.default_rng(seed)
+    layers = {name: [rng.normal(size=s).astype("float32") for s in shapes] for name, shapes in MATTERPORT_LAYERS.items()}
+    layers["rpn_model"] = [(name, rng.normal(size=s).astype("float32")) for name, s in MATTERPORT_RPN]
+    layers["input_image"] = []
+    lw.write_legacy_h5(layers, path)
+    return layers
+
+
+@pytest.fixture(scope="module")
+def coco_shaped_model(tmp_path_factory):
+    """Our MaskRCNN (inference graph) built like matterport's COCO model, on 64-pixel inputs."""
+    from ra2.mrcnn.config import Config
+    from ra2.mrcnn.model import MaskRCNN
+
+    class CocoLike(Config):
+        NAME = "coco_like"
+        BACKBONE = "resnet50"
+        NUM_CLASSES = 81
+        IMAGES_PER_GPU = 1
+        IMAGE_MIN_DIM = 64
+        IMAGE_MAX_DIM = 64
+        POST_NMS_ROIS_INFERENCE = 50
+        DETECTION_MAX_INSTANCES = 10
+
+    return MaskRCNN("inference", CocoLike(), str(tmp_path_factory.mktemp("coco_like")))
+
+
+def test_matterport_layout_loads_into_our_maskrcnn(coco_shaped_model, tmp_path):
+    model = coco_shaped_model
+    path = tmp_path / "mask_rcnn_coco_like.h5"
+    layers = matterport_file(path)
+    report = lw.load_legacy_h5(model.keras_model, path)
+    assert sorted(report["loaded"]) == sorted(list(MATTERPORT_LAYERS) + ["rpn_model"])
+    km = model.keras_model
+    for name, arrays in layers.items():
+        if name in ("rpn_model", "input_image"):
+            continue
+        for variable, value in zip(km.get_layer(name).weights, arrays):
+            np.testing.assert_array_equal(variable.numpy(), value, err_msg=name)
+    rpn = km.get_layer("rpn_model")
+    np.testing.assert_array_equal(rpn.get_layer("rpn_class_raw").weights[0].numpy(), dict(layers["rpn_model"])["rpn_class_raw/kernel:0"])
+
+
+def test_matterport_layout_through_maskrcnn_load_weights(coco_shaped_model, tmp_path):
+    """MaskRCNN.load_weights dispatches legacy files here; exclude and mismatch errors work."""
+    model = coco_shaped_model
+    path = tmp_path / "mask_rcnn_coco_like.h5"
+    layers = matterport_file(path, seed=1)
+    model.load_weights(str(path), by_name=True, exclude=CLASS_HEADS)
+    np.testing.assert_array_equal(model.keras_model.get_layer("fpn_p2").weights[0].numpy(), layers["fpn_p2"][0])
+    # a 4-class head cannot take COCO's 81-class logits: the error names the layer and shapes
+    layers["mrcnn_class_logits"] = [np.zeros((1024, 4), "float32"), np.zeros(4, "float32")]
+    lw.write_legacy_h5(layers, path)
+    with pytest.raises(ValueError, match=r"mrcnn_class_logits.*\(1024, 4\).*\(1024, 81\)"):
+        model.load_weights(str(path), by_name=True)
