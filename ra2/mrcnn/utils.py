@@ -68,6 +68,9 @@ def _areas(boxes: np.ndarray) -> np.ndarray:
     return (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
 
 
+_OVERLAPS_CHUNK = 1 << 20  # pairs above which compute_overlaps works in blocks of rows
+
+
 def compute_overlaps(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     """IoU overlaps between two sets of boxes.
 
@@ -78,14 +81,23 @@ def compute_overlaps(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
     b2 = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
     if b1.shape[0] == 0 or b2.shape[0] == 0:
         return np.zeros((b1.shape[0], b2.shape[0]))
+    if b1.shape[0] * b2.shape[0] > _OVERLAPS_CHUNK:
+        # e.g. 260k anchors x 100 boxes: blocks of rows keep the temporaries small
+        rows = max(1, _OVERLAPS_CHUNK // b2.shape[0])
+        return np.concatenate([_dense_overlaps(b1[i : i + rows], b2) for i in range(0, b1.shape[0], rows)])
+    return _dense_overlaps(b1, b2)
+
+
+def _dense_overlaps(b1: np.ndarray, b2: np.ndarray) -> np.ndarray:
     y1 = np.maximum(b1[:, None, 0], b2[None, :, 0])
     x1 = np.maximum(b1[:, None, 1], b2[None, :, 1])
     y2 = np.minimum(b1[:, None, 2], b2[None, :, 2])
     x2 = np.minimum(b1[:, None, 3], b2[None, :, 3])
     intersection = np.maximum(y2 - y1, 0) * np.maximum(x2 - x1, 0)
     union = _areas(b1)[:, None] + _areas(b2)[None, :] - intersection
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(union > 0, intersection / np.where(union > 0, union, 1), 0.0)
+    out = np.zeros_like(intersection)
+    np.divide(intersection, union, out=out, where=union > 0)
+    return out
 
 
 def compute_overlaps_masks(masks1: np.ndarray, masks2: np.ndarray) -> np.ndarray:

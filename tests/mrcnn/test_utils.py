@@ -35,6 +35,16 @@ def test_overlaps_hand_values():
     assert utils.compute_overlaps(a, np.zeros((0, 4))).shape == (2, 0)
 
 
+def test_overlaps_large_inputs_in_blocks(monkeypatch):
+    rng = np.random.default_rng(0)
+    yx = rng.uniform(0, 50, (300, 2))
+    boxes1 = np.concatenate([yx, yx + rng.uniform(1, 20, (300, 2))], axis=1)
+    boxes2 = boxes1[::7] + 1.5
+    direct = utils.compute_overlaps(boxes1, boxes2)
+    monkeypatch.setattr(utils, "_OVERLAPS_CHUNK", 10)
+    np.testing.assert_allclose(utils.compute_overlaps(boxes1, boxes2), direct)
+
+
 def test_mask_overlaps():
     m1 = np.stack([rect_mask((20, 20), (0, 0, 10, 10)), rect_mask((20, 20), (10, 10, 20, 20))], axis=-1)
     m2 = np.stack([rect_mask((20, 20), (5, 0, 15, 10))], axis=-1)
