@@ -236,3 +236,83 @@ def draw_boxes(
     if save_path is not None:
         _save(result, save_path)
     return result
+
+
+def display_differences(
+    image: np.ndarray,
+    gt_box: np.ndarray,
+    gt_class_id: np.ndarray,
+    gt_mask: np.ndarray,
+    pred_box: np.ndarray,
+    pred_class_id: np.ndarray,
+    pred_score: np.ndarray,
+    pred_mask: np.ndarray,
+    class_names: Sequence[str],
+    title: str = "",
+    iou_threshold: float = 0.5,
+    score_threshold: float = 0.5,
+    show_mask: bool = True,
+    show_box: bool = True,
+    save_path: str | Path | None = None,
+) -> np.ndarray:
+    """Ground truth (green) and predictions (red) on one image, as matterport's
+    ``display_differences``: each prediction is captioned "score / IoU" with the IoU of its
+    matched ground truth (or its best overlap when unmatched).
+
+    Arguments as ``utils.compute_matches`` (boxes in pixels of ``image``; predictions with
+    ``pred_score`` < ``score_threshold`` are left out). Returns [H, W, 3] uint8.
+    """
+    from ra2.mrcnn import utils
+
+    pred_box = np.asarray(pred_box).reshape(-1, 4)
+    pred_score = np.asarray(pred_score).reshape(-1)
+    keep = pred_score >= score_threshold
+    pred_box, pred_score = pred_box[keep], pred_score[keep]
+    pred_class_id = np.asarray(pred_class_id).reshape(-1)[keep]
+    pred_mask = np.asarray(pred_mask)[..., keep]
+    gt_box = np.asarray(gt_box).reshape(-1, 4)
+    gt_match, pred_match, overlaps = utils.compute_matches(
+        gt_box, gt_class_id, gt_mask, pred_box, pred_class_id, pred_score, pred_mask,
+        iou_threshold=iou_threshold,
+    )
+    order = np.argsort(-pred_score, kind="stable")  # compute_matches sorted the predictions
+    n_gt, n_pred = gt_box.shape[0], pred_box.shape[0]
+    colors = [(0.0, 1.0, 0.0)] * n_gt + [(1.0, 0.0, 0.0)] * n_pred
+    captions = [""] * n_gt
+    for rank in range(n_pred):
+        if pred_match[rank] > -1:
+            iou = overlaps[rank, int(pred_match[rank])]
+        else:
+            iou = overlaps[rank].max() if overlaps.shape[1] else 0.0
+        captions.append(f"{pred_score[order[rank]]:.2f} / {iou:.2f}")
+    boxes = np.concatenate([gt_box, pred_box[order]])
+    class_ids = np.concatenate([np.asarray(gt_class_id).reshape(-1), pred_class_id[order]])
+    masks = np.concatenate([np.asarray(gt_mask, dtype=bool).reshape(gt_mask.shape[:2] + (n_gt,)), pred_mask[..., order].astype(bool)], axis=-1)
+    return display_instances(
+        image, boxes, masks, class_ids, class_names, title=title, show_mask=show_mask, show_bbox=show_box,
+        colors=colors, captions=captions, alpha=0.3, save_path=save_path,
+    )
+
+
+def plot_precision_recall(ap: float, precisions: np.ndarray, recalls: np.ndarray, save_path: str | Path | None = None,
+                          size: tuple[int, int] = (400, 400)) -> np.ndarray:
+    """The precision-recall curve from ``utils.compute_ap`` as an [h, w, 3] uint8 image (matplotlib's
+    Agg canvas, no window); title "Precision-Recall Curve. AP@50 = ...". Saved as PNG if asked."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    dpi = 100
+    figure = Figure(figsize=(size[1] / dpi, size[0] / dpi), dpi=dpi)
+    canvas = FigureCanvasAgg(figure)
+    axis = figure.add_subplot(1, 1, 1)
+    axis.plot(recalls, precisions)
+    axis.set_title(f"Precision-Recall Curve. AP@50 = {ap:.3f}")
+    axis.set_xlabel("recall")
+    axis.set_ylabel("precision")
+    axis.set_xlim(0, 1.05)
+    axis.set_ylim(0, 1.05)
+    canvas.draw()
+    image = np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
+    if save_path is not None:
+        _save(image, save_path)
+    return image

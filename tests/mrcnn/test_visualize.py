@@ -75,3 +75,30 @@ def test_draw_boxes(tmp_path):
     green = (top == [0, 255, 0]).all(axis=-1)
     assert green.any() and not green.all()
     assert (tmp_path / "b.png").is_file()
+
+
+def test_display_differences_colours_truth_and_predictions():
+    image, masks, boxes = scene()
+    gt_ids = np.array([1, 2])
+    # prediction 0 matches ground truth 0 exactly; prediction 1 is a false positive elsewhere
+    pred_masks = np.zeros((60, 80, 2), dtype=bool)
+    pred_masks[10:30, 10:30, 0] = True
+    pred_masks[0:8, 60:78, 1] = True
+    pred_boxes = np.array([[10, 10, 30, 30], [0, 60, 8, 78]])
+    out = visualize.display_differences(
+        image, boxes, gt_ids, masks, pred_boxes, np.array([1, 2]), np.array([0.9, 0.8]), pred_masks,
+        ["BG", "a", "b"],
+    )
+    assert out.shape == (60, 80, 3)
+    # only ground truth 1 covers (50, 60): green tint 0.7 * 100 + 0.3 * 255 = 146.5 (rounds to even)
+    np.testing.assert_array_equal(out[50, 60], [70, 146, 70])
+    # only the false positive covers (6, 70): red tint
+    np.testing.assert_array_equal(out[6, 70], [146, 70, 70])
+
+
+def test_plot_precision_recall(tmp_path):
+    out = visualize.plot_precision_recall(0.75, np.array([0, 1, 0.5, 0]), np.array([0, 0.5, 1, 1]),
+                                          save_path=tmp_path / "pr.png")
+    assert out.shape == (400, 400, 3) and out.dtype == np.uint8
+    assert (out < 128).any() and (out > 250).any()  # a drawn curve/axes on a white figure
+    assert (tmp_path / "pr.png").is_file()
