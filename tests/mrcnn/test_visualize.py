@@ -83,8 +83,8 @@ def test_display_differences_colours_truth_and_predictions():
     # prediction 0 matches ground truth 0 exactly; prediction 1 is a false positive elsewhere
     pred_masks = np.zeros((60, 80, 2), dtype=bool)
     pred_masks[10:30, 10:30, 0] = True
-    pred_masks[0:8, 60:78, 1] = True
-    pred_boxes = np.array([[10, 10, 30, 30], [0, 60, 8, 78]])
+    pred_masks[35:58, 0:30, 1] = True
+    pred_boxes = np.array([[10, 10, 30, 30], [35, 0, 58, 30]])
     out = visualize.display_differences(
         image, boxes, gt_ids, masks, pred_boxes, np.array([1, 2]), np.array([0.9, 0.8]), pred_masks,
         ["BG", "a", "b"],
@@ -92,8 +92,8 @@ def test_display_differences_colours_truth_and_predictions():
     assert out.shape == (60, 80, 3)
     # only ground truth 1 covers (50, 60): green tint 0.7 * 100 + 0.3 * 255 = 146.5 (rounds to even)
     np.testing.assert_array_equal(out[50, 60], [70, 146, 70])
-    # only the false positive covers (6, 70): red tint
-    np.testing.assert_array_equal(out[6, 70], [146, 70, 70])
+    # only the false positive covers (55, 20) (below its caption): red tint
+    np.testing.assert_array_equal(out[55, 20], [146, 70, 70])
 
 
 def test_plot_precision_recall(tmp_path):
