@@ -14,13 +14,10 @@ Nothing here imports TensorFlow.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-
-log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------- boxes
