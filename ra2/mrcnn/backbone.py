@@ -28,7 +28,7 @@ import keras
 
 #: Parameter counts of the backbones alone (C1..C5, 3-channel input), measured with
 #: ``keras.Model(...).count_params()``; tested in ``tests/mrcnn/test_backbone.py``.
-BACKBONE_PARAMS = {"resnet50": 23_587_712, "resnet101": 42_658_176, "resnet18_slim": 2_795_072}
+BACKBONE_PARAMS = {"resnet50": 23_587_712, "resnet101": 42_658_176, "resnet18_slim": 2_803_680}
 
 #: Names accepted for ``Config.BACKBONE`` (besides a callable).
 BACKBONES = ("resnet50", "resnet101", "resnet18_slim")

@@ -23,14 +23,21 @@ from ra2.mrcnn.backbone import BatchNorm
 # Box helpers (graph)
 # ---------------------------------------------------------------------------------------------
 
+#: Upper bound of log(dh), log(dw) when applying deltas (detectron2's choice): a box grows at
+#: most 62.5x, so an untrained or diverging network cannot produce infinite boxes.
+MAX_LOG_SCALE = float(np.log(1000.0 / 16.0))
+
+
 def apply_box_deltas_graph(boxes, deltas):
-    """Apply ``deltas [N, (dy, dx, log(dh), log(dw))]`` to ``boxes [N, (y1, x1, y2, x2)]``."""
+    """Apply ``deltas [N, (dy, dx, log(dh), log(dw))]`` to ``boxes [N, (y1, x1, y2, x2)]``.
+
+    log(dh), log(dw) are capped at :data:`MAX_LOG_SCALE`."""
     height = boxes[:, 2] - boxes[:, 0]
     width = boxes[:, 3] - boxes[:, 1]
     center_y = boxes[:, 0] + 0.5 * height + deltas[:, 0] * height
     center_x = boxes[:, 1] + 0.5 * width + deltas[:, 1] * width
-    height = height * tf.exp(deltas[:, 2])
-    width = width * tf.exp(deltas[:, 3])
+    height = height * tf.exp(tf.minimum(deltas[:, 2], MAX_LOG_SCALE))
+    width = width * tf.exp(tf.minimum(deltas[:, 3], MAX_LOG_SCALE))
     y1 = center_y - 0.5 * height
     x1 = center_x - 0.5 * width
     return tf.stack([y1, x1, y1 + height, x1 + width], axis=1)
@@ -447,6 +454,24 @@ class DetectionLayer(keras.layers.Layer):
 # Heads
 # ---------------------------------------------------------------------------------------------
 
+class TimeDistributed(keras.layers.TimeDistributed):
+    """Apply a layer to every ROI: ``[B, T, ...] -> [B * T, ...] -> layer -> [B, T, ...]``.
+
+    Keras 3's ``TimeDistributed`` unrolls a Python loop over a static time axis (one copy of the
+    layer per ROI: slow graphs, per-ROI batch-norm statistics); this subclass folds the ROI axis
+    into the batch as Keras 2 did, so batch normalisation sees all ROIs of the batch. Weights
+    and layer names are those of the wrapped layer, as in Keras.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        shape = tf.shape(inputs)
+        folded = tf.reshape(inputs, tf.concat([[shape[0] * shape[1]], shape[2:]], axis=0))
+        kwargs = {"training": training} if self.layer._call_has_training_arg else {}
+        out = self.layer.call(folded, **kwargs)
+        out_shape = tf.shape(out)
+        return tf.reshape(out, tf.concat([shape[:2], out_shape[1:]], axis=0))
+
+
 class PoolSqueeze(keras.layers.Layer):
     """``[B, N, 1, 1, C] -> [B, N, C]``."""
 
@@ -479,7 +504,7 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     rois [B, N, 4] normalised; feature_maps [P2, P3, P4, P5]. Returns
     ``mrcnn_class_logits [B, N, C]``, ``mrcnn_probs [B, N, C]``, ``mrcnn_bbox [B, N, C, 4]``.
     """
-    td = keras.layers.TimeDistributed
+    td = TimeDistributed
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")([rois, image_meta] + feature_maps)
     x = td(keras.layers.Conv2D(fc_layers_size, (pool_size, pool_size), padding="valid"),
            name="mrcnn_class_conv1")(x)
@@ -502,7 +527,7 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
 
     Returns ``[B, N, 2 * pool_size, 2 * pool_size, NUM_CLASSES]`` probabilities.
     """
-    td = keras.layers.TimeDistributed
+    td = TimeDistributed
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")([rois, image_meta] + feature_maps)
     for i in range(1, 5):
         x = td(keras.layers.Conv2D(conv_size, (3, 3), padding="same"), name=f"mrcnn_mask_conv{i}")(x)

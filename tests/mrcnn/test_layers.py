@@ -292,3 +292,10 @@ def test_mrcnn_losses_by_hand():
     none = np.zeros((1, 4), np.int32)
     assert float(losses.mrcnn_bbox_loss(target_bbox, none, pred_bbox)) == 0.0
     assert float(losses.mrcnn_mask_loss(masks_t, none, pred_m)) == 0.0
+
+
+def test_apply_box_deltas_caps_the_scale():
+    out = L.apply_box_deltas_graph(tf.constant([[0.0, 0.0, 1.0, 1.0]]), tf.constant([[0.0, 0.0, 100.0, 100.0]]))
+    side = math.exp(L.MAX_LOG_SCALE)
+    np.testing.assert_allclose(out.numpy(), [[0.5 - side / 2, 0.5 - side / 2, 0.5 + side / 2, 0.5 + side / 2]],
+                               rtol=1e-5)
