@@ -32,6 +32,8 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto (on with a GPU) | on | off
     jit_compile: str = "auto"  # auto (on with a GPU) | on | off
     deterministic: bool = True
+    run_eagerly: bool = False  # skip graph tracing: faster for a handful of steps (smoke), slower beyond
+
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -66,7 +68,7 @@ def _smoke() -> Profile:
                                stem_pool=True, dropout_max=0.1)
             for d in contract.DATASETS}
     train = {d: TrainConfig(batch_size=16, epochs=2, patience=2, learning_rate=3e-3, loss=_loss(d),
-                            steps_per_epoch=4)
+                            steps_per_epoch=4, run_eagerly=True)
              for d in contract.DATASETS}
     return Profile("smoke", n_folds=2, margin=0.2, networks=nets, training=train)
 

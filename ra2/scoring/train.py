@@ -79,7 +79,8 @@ def make_model(net: RegressorConfig, train: TrainConfig):
     if train.loss not in losses:
         raise Ra2Error(f"unknown loss {train.loss!r}; expected one of {sorted(losses)}")
     model.compile(optimizer=keras.optimizers.Adam(train.learning_rate), loss=losses[train.loss],
-                  jit_compile=_switch(train.jit_compile))
+                  jit_compile=_switch(train.jit_compile) and not train.run_eagerly,
+                  run_eagerly=train.run_eagerly)
     return model
 
 
