@@ -54,6 +54,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--json", help="write the rows to this JSON file")
+    parser.add_argument("--flops-only", action="store_true", help="count FLOPs and parameters, time nothing")
+    parser.add_argument("--only", help="time only networks whose name contains this text")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -65,9 +67,17 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         for name, cfg in networks(size).items():
+            if args.only and args.only not in name:
+                continue
             model = build_regressor(cfg)
             infer = tf.function(lambda x, m=model: m(x, training=False), reduce_retracing=True)
             flops = conv_flops(model)
+            if args.flops_only:
+                rows.append({"network": name, "size": size, "params": int(model.count_params()),
+                             "gflops_per_crop": flops / 1e9})
+                print(f"{name:46s} {size:4d}px: {rows[-1]['params']:>9,d} params "
+                      f"{flops / 1e9:7.3f} GFLOP/crop", flush=True)
+                continue
             for batch in args.batches:
                 x = np.random.default_rng(0).normal(size=(batch, size, size, 1)).astype(np.float32)
                 infer(x).numpy()  # warm-up (tracing)

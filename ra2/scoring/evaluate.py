@@ -35,10 +35,11 @@ GROUPS = {"narrowing": ("narrowing",), "erosion": ("foot_erosion", "hand_erosion
 
 def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", train_patients: int = 40,
              test_patients: int = 15, size_scale: float = 0.5, seed: int = 0, progress: bool = True,
-             tta: bool = False) -> dict:
+             tta: bool = False, sampling: str | None = None) -> dict:
     """Train on the phantom's train split, score its test split; returns (and writes) the results."""
     from ra2.scoring.data import build_crop_sets, read_labels
     from ra2.scoring.ensemble import Ensemble
+    from ra2.scoring.profiles import get_profile
     from ra2.scoring.train import train_regressors
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
@@ -49,7 +50,8 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
         generate_dataset(data_dir, train_patients=train_patients, test_patients=test_patients, seed=seed,
                          size_scale=size_scale)
     t_data = time.time() - t0
-    trained = train_regressors(data_dir / "train", out_dir / "ensembles", profile=profile, progress=progress,
+    trained = train_regressors(data_dir / "train", out_dir / "ensembles", profile=get_profile(profile, sampling),
+                               progress=progress,
                                seed=seed, crops_dir=out_dir / "crops")
     t_train = time.time() - t0 - t_data
 
@@ -75,7 +77,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
         pooled[group]["gold"].append(crops.labels)
     groups = {g: _scores(*(np.concatenate(v[k]) for k in ("pred", "base", "gold"))) for g, v in pooled.items()}
     result = {
-        "profile": profile, "seed": seed, "tta": tta,
+        "profile": profile, "seed": seed, "tta": tta, "sampling": sampling or "profile default",
         "phantom": {"folder": str(data_dir), "train_patients": int(len(train_labels)),
                     "test_patients": int(len(set(test_sets["narrowing"].patient_ids.tolist()))),
                     "size_scale": size_scale},
@@ -117,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size-scale", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tta", action="store_true", help="test-time augmentation")
+    parser.add_argument("--sampling", choices=("balanced", "weights", "none"),
+                        help="override the profile's sampling for every data set")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         result = evaluate(args.data, args.out, profile=args.profile, train_patients=args.train_patients,
                           test_patients=args.test_patients, size_scale=args.size_scale, seed=args.seed,
-                          progress=not args.no_progress, tta=args.tta)
+                          progress=not args.no_progress, tta=args.tta, sampling=args.sampling)
     except Ra2Error as exc:
         print(f"ra2: error: {exc}", file=sys.stderr)
         return 1

@@ -1,8 +1,8 @@
 """Training profiles: complete recipes (architecture, crop sizes, epochs, folds) by name.
 
 - ``smoke``: a tiny network, 24-32 px crops, 2 folds, 2 epochs: seconds, for tests and the demo.
-- ``cpu``: DenseNet121-style 7x7/2 stem + pool, growth 12, blocks (4, 8, 6), 48 px crops, 5 folds, a few
-  epochs: minutes on a shared 2-core CPU; what ``docs/regressors.md`` measures.
+- ``cpu``: DenseNet121-style 7x7/2 stem + pool, growth 12, blocks (4, 8, 6), 48 px crops, 5 folds, 8 epochs
+  of 30 batches, Adam 1e-3: minutes on a shared 2-core CPU; what ``docs/regressors.md`` measures.
 - ``full``: thesis-like: DenseNet88 (variant 1) at 128 px for erosion and 64 px for narrowing, batch 32 /
   128, Adam 1e-4, 5 folds, up to 100 epochs with early stopping.
 """
@@ -78,8 +78,8 @@ def _cpu() -> Profile:
                                blocks=(4, 8, 6), stem_filters=24, stem_kernel=7, stem_strides=2,
                                stem_pool=True, dropout_max=0.2)
             for d in contract.DATASETS}
-    train = {d: TrainConfig(batch_size=32, epochs=12, patience=4, learning_rate=1e-3, loss=_loss(d),
-                            steps_per_epoch=40)
+    train = {d: TrainConfig(batch_size=32, epochs=8, patience=3, learning_rate=1e-3, loss=_loss(d),
+                            steps_per_epoch=30)
              for d in contract.DATASETS}
     return Profile("cpu", n_folds=5, margin=0.2, networks=nets, training=train)
 
@@ -93,11 +93,21 @@ def _full() -> Profile:
     return Profile("full", n_folds=5, margin=0.2, networks=nets, training=train)
 
 
+SAMPLINGS = ("balanced", "weights", "none")
 PROFILES = {"smoke": _smoke, "cpu": _cpu, "full": _full}
 
 
-def get_profile(name: str) -> Profile:
-    """A fresh :class:`Profile` by name (``smoke``, ``cpu``, ``full``)."""
+def get_profile(name: str, sampling: str | None = None) -> Profile:
+    """A fresh :class:`Profile` by name (``smoke``, ``cpu``, ``full``).
+
+    ``sampling`` overrides every data set's sampling (``balanced``, ``weights``, ``none``).
+    """
     if name not in PROFILES:
         raise Ra2Error(f"unknown profile {name!r}; expected one of {sorted(PROFILES)}")
-    return PROFILES[name]()
+    prof = PROFILES[name]()
+    if sampling is not None:
+        if sampling not in SAMPLINGS:
+            raise Ra2Error(f"unknown sampling {sampling!r}; expected one of {SAMPLINGS}")
+        for t in prof.training.values():
+            t.sampling = sampling
+    return prof

@@ -109,6 +109,22 @@ def _epoch_dataset(images: np.ndarray, labels: np.ndarray, weights: np.ndarray, 
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _epoch_order(labels: np.ndarray, train: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Sample indices of one epoch: balanced or shuffled draws, repeated until ``steps_per_epoch``
+    batches are filled (when set), so rare-class data sets still get a fixed number of steps."""
+    def draw():
+        return balanced_indices(labels, rng) if train.sampling == "balanced" else rng.permutation(len(labels))
+
+    order = draw()
+    if train.steps_per_epoch:
+        need = train.steps_per_epoch * train.batch_size
+        parts = [order]
+        while sum(len(p) for p in parts) < need:
+            parts.append(draw())
+        order = np.concatenate(parts)[:need]
+    return order
+
+
 def predict_images(model, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     """``[N]`` float64 predictions of ``model`` for raw crops ``[N, s, s]`` (standardised here)."""
     if len(images) == 0:
@@ -186,12 +202,7 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
     waited = 0
     t0 = time.time()
     for epoch in range(train.epochs):
-        if train.sampling == "balanced":
-            order = balanced_indices(train_set.labels, rng)
-        else:
-            order = rng.permutation(len(train_set))
-        if train.steps_per_epoch:
-            order = order[:train.steps_per_epoch * train.batch_size]
+        order = _epoch_order(train_set.labels, train, rng)
         ds = _epoch_dataset(train_set.images, train_set.labels, weights, order, train.batch_size,
                             augmenter, seed=seed * 1000 + epoch)
         callbacks = []

@@ -114,3 +114,18 @@ def test_aggregation_rejects_missing_columns():
     joints = {c: [0.0] for c in contract.JOINT_COLUMNS[1:]}
     with pytest.raises(Ra2Error, match=contract.JOINT_COLUMNS[0]):
         predictions_frame(["A"], joints)
+
+
+def test_epoch_order_fills_fixed_steps_with_balanced_draws():
+    from ra2.scoring.profiles import TrainConfig
+    from ra2.scoring.train import _epoch_order
+
+    labels = np.array([0] * 50 + [1] * 3 + [2] * 2, dtype=np.float32)  # balanced epoch: 3 x 3 = 9 samples
+    cfg = TrainConfig(batch_size=4, steps_per_epoch=5, sampling="balanced")
+    order = _epoch_order(labels, cfg, np.random.default_rng(0))
+    assert len(order) == 20
+    # built from whole balanced draws (9 each): the first 18 hold every class exactly 6 times
+    assert class_counts(labels[order[:18]]) == {0: 6, 1: 6, 2: 6}
+    plain = _epoch_order(labels, TrainConfig(batch_size=4, steps_per_epoch=None, sampling="none"),
+                         np.random.default_rng(0))
+    assert sorted(plain.tolist()) == list(range(55))
