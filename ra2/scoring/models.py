@@ -60,6 +60,7 @@ class RegressorConfig:
     dropout_max: float = 0.75
     dropout_schedule: str = "v3"  # v3 | none
     l2: float = 1e-4
+    bn_momentum: float = 0.99  # BatchNorm moving-average momentum (Keras default); lower for short runs
 
     def __post_init__(self) -> None:
         self.blocks = tuple(int(b) for b in self.blocks)
@@ -154,7 +155,7 @@ def build_regressor(config: RegressorConfig):
     import keras
 
     reg = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
-    bn = dict(epsilon=1.001e-5)
+    bn = dict(epsilon=1.001e-5, momentum=config.bn_momentum)
 
     def conv(filters, kernel, name, strides=1):
         return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,

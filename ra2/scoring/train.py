@@ -129,10 +129,12 @@ def predict_images(model, images: np.ndarray, batch_size: int = 128) -> np.ndarr
     """``[N]`` float64 predictions of ``model`` for raw crops ``[N, s, s]`` (standardised here)."""
     if len(images) == 0:
         return np.zeros(0)
+    from keras import ops
+
     out = []
     for i in range(0, len(images), batch_size):
         x = standardize(images[i:i + batch_size])[..., None]
-        out.append(np.asarray(model(x, training=False), dtype=np.float64).reshape(-1))
+        out.append(ops.convert_to_numpy(model(x, training=False)).astype(np.float64).reshape(-1))
     return np.concatenate(out)
 
 
