@@ -89,3 +89,35 @@ def load_ensembles(folder: str | Path) -> dict[str, Ensemble]:
     if not found:
         raise Ra2Error(f"{folder}: no trained ensembles (<dataset>/ensemble.json) found")
     return found
+
+
+def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_ids, tta: bool | None = None,
+                   fill: float = 0.0):
+    """Joint predictions of every patient from per-data-set crops.
+
+    Args:
+        ensembles: data set -> :class:`Ensemble` (see :func:`load_ensembles`).
+        crop_sets: data set -> :class:`ra2.scoring.data.CropSet` of the patients' crops (labels unused).
+        patient_ids: ``[P]`` patients, the output row order.
+        fill: value of joints without a crop (e.g. a site the detector missed).
+
+    Returns:
+        DataFrame ``[P, 90]`` in ``contract.COLUMNS`` order with the Overall_* sums
+        (:func:`ra2.scoring.aggregate.predictions_frame`).
+    """
+    from ra2 import contract
+    from ra2.scoring.aggregate import predictions_frame
+
+    pids = [str(p) for p in patient_ids]
+    row = {p: i for i, p in enumerate(pids)}
+    joints = {c: np.full(len(pids), float(fill)) for c in contract.JOINT_COLUMNS}
+    for dataset, crops in crop_sets.items():
+        if len(crops) == 0:
+            continue
+        if dataset not in ensembles:
+            raise Ra2Error(f"no trained ensemble for data set {dataset!r}")
+        pred = ensembles[dataset].predict(crops.images, tta=tta)
+        for p, c, v in zip(crops.patient_ids, crops.columns, pred):
+            if str(p) in row:
+                joints[str(c)][row[str(p)]] = v
+    return predictions_frame(pids, joints)

@@ -94,3 +94,22 @@ def test_training_is_deterministic(trained, tmp_path):
 def test_predict_images_empty():
     model = build_regressor(get_profile("smoke").networks["narrowing"])
     assert predict_images(model, np.zeros((0, 24, 24), np.float32)).shape == (0,)
+
+
+def test_predict_joints_places_predictions_and_sums(trained):
+    from ra2 import contract
+    from ra2.scoring.ensemble import predict_joints
+
+    out, crops, _ = trained
+    ens = Ensemble(out)
+    sub = crops.subset(np.arange(3))
+    sub = CropSet("narrowing", sub.images, sub.labels, np.array(["A", "A", "B"]),
+                  np.array(["LH_pip_J__2", "LH_pip_J__3", "RF_mtp_J__1"]))
+    frame = predict_joints({"narrowing": ens}, {"narrowing": sub}, ["B", "A"], fill=0.0)
+    pred = ens.predict(sub.images)
+    assert tuple(frame.columns) == contract.COLUMNS
+    assert frame.loc[1, "LH_pip_J__2"] == pytest.approx(pred[0])
+    assert frame.loc[1, "LH_pip_J__3"] == pytest.approx(pred[1])
+    assert frame.loc[0, "RF_mtp_J__1"] == pytest.approx(pred[2])
+    assert frame.loc[1, contract.OVERALL_NARROWING] == pytest.approx(pred[0] + pred[1])
+    assert frame.loc[0, contract.OVERALL_EROSION] == 0.0
