@@ -67,6 +67,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_regressors(args: argparse.Namespace) -> int:
+    from ra2.scoring.train import train_regressors
+
+    result = train_regressors(Path(args.train), Path(args.out), profile=args.profile,
+                              crops_dir=Path(args.crops) if args.crops else None,
+                              progress=not args.no_progress, seed=args.seed,
+                              annotations=Path(args.annotations) if args.annotations else None)
+    for name, summary in result.items():
+        if isinstance(summary, dict):
+            print(f"{name:14s} threshold {summary['threshold']:.2f}  out-of-fold log2 RMSE "
+                  f"{summary['oof']['log2_rmse_thresholded']:.4f} ({summary['oof']['n_samples']} crops)")
+    print(f"ensembles written to {args.out} in {result['seconds']:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ra2", description="Score rheumatoid-arthritis joint damage (Sharp/van der Heijde) on "
@@ -93,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions", required=True)
     p.add_argument("--template", required=True)
     p.set_defaults(func=_cmd_validate)
+
     p = sub.add_parser("run", help="the container's job: train on --train, predict --test, write "
                        "--output/predictions.csv (always a complete, valid file)")
     p.add_argument("--train", default="/train")
@@ -110,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"])
     p.add_argument("--size-scale", type=float, default=DEMO_DEFAULTS["size_scale"])
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train-regressors", help="train the three 5-fold regressor ensembles on joint crops")
+    p.add_argument("--train", required=True, help="training folder: training.csv + films (+ annotations.json)")
+    p.add_argument("--out", required=True, help="output folder: <dataset>/member_<k>/, <dataset>/ensemble.json")
+    p.add_argument("--crops", help="crop cache folder (default OUT/crops)")
+    p.add_argument("--annotations", help="site boxes (default TRAIN/annotations.json)")
+    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "full"),
+                   help="smoke: seconds (tests, demo); cpu: minutes on a CPU; full: thesis-like")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs)")
+    p.set_defaults(func=_cmd_train_regressors)
     return parser
 
 

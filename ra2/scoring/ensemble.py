@@ -1,0 +1,123 @@
+"""A trained k-fold ensemble of one data set: load members, average their predictions, threshold.
+
+One network is built once; the members' weights are swapped in turn (flat memory, as nnU-Net does with
+its folds). Optional test-time augmentation averages over deterministic views
+(:func:`ra2.scoring.augment.tta_views`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ra2 import Ra2Error
+from ra2.scoring.augment import TTA_VIEWS, tta_views
+from ra2.scoring.models import RegressorConfig, build_regressor
+from ra2.scoring.thresholds import apply_threshold
+
+
+class Ensemble:
+    """The members of ``folder`` (``ensemble.json`` + ``member_<k>/{config.json, model.weights.h5}``).
+
+    Attributes: ``dataset``, ``threshold`` (zero cut-off), ``config`` (the members' shared network
+    config), ``input_size``, ``margin``, ``member_dirs``.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        spec_path = self.folder / "ensemble.json"
+        if not spec_path.is_file():
+            raise Ra2Error(f"{spec_path}: no such file (not a trained ensemble folder)")
+        try:
+            self.spec = json.loads(spec_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise Ra2Error(f"{spec_path}: not valid JSON: {exc}") from exc
+        self.member_dirs = [self.folder / m for m in self.spec["members"]]
+        for m in self.member_dirs:
+            for name in ("config.json", "model.weights.h5"):
+                if not (m / name).is_file():
+                    raise Ra2Error(f"{m / name}: missing ensemble member file")
+        self.config = RegressorConfig.from_json(self.member_dirs[0] / "config.json")
+        for m in self.member_dirs[1:]:
+            if RegressorConfig.from_json(m / "config.json") != self.config:
+                raise Ra2Error(f"{m / 'config.json'}: members of one ensemble must share one network config")
+        self.dataset = self.spec["dataset"]
+        self.threshold = float(self.spec["threshold"])
+        self.input_size = int(self.config.input_size)
+        self.margin = float(self.spec.get("margin", 0.2))
+        self._model = None
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Ensemble":
+        return cls(folder)
+
+    def _network(self):
+        if self._model is None:
+            self._model = build_regressor(self.config)
+        return self._model
+
+    def predict_raw(self, images: np.ndarray, tta: bool = False, batch_size: int = 128,
+                    views=TTA_VIEWS) -> np.ndarray:
+        """``[N]`` member-averaged (and view-averaged with ``tta``) predictions for raw crops ``[N, s, s]``."""
+        from ra2.scoring.train import predict_images
+
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 3 or images.shape[1:] != (self.input_size, self.input_size):
+            raise ValueError(f"expected crops [N, {self.input_size}, {self.input_size}], got {images.shape}")
+        inputs = tta_views(images, views) if tta else [images]
+        model = self._network()
+        total = np.zeros(len(images))
+        for m in self.member_dirs:
+            model.load_weights(str(m / "model.weights.h5"))
+            for view in inputs:
+                total += predict_images(model, view, batch_size)
+        return total / (len(self.member_dirs) * len(inputs))
+
+    def predict(self, images: np.ndarray, tta: bool | None = None, batch_size: int = 128) -> np.ndarray:
+        """``[N]`` final scores: averaged, clipped to the score range, values below the threshold set to 0."""
+        use_tta = bool(self.spec.get("tta", False)) if tta is None else tta
+        raw = self.predict_raw(images, tta=use_tta, batch_size=batch_size)
+        return apply_threshold(np.clip(raw, 0.0, self.config.max_score), self.threshold)
+
+
+def load_ensembles(folder: str | Path) -> dict[str, Ensemble]:
+    """Every ensemble under ``folder`` (``<dataset>/ensemble.json``), keyed by data set."""
+    folder = Path(folder)
+    found = {p.parent.name: Ensemble(p.parent) for p in sorted(folder.glob("*/ensemble.json"))}
+    if not found:
+        raise Ra2Error(f"{folder}: no trained ensembles (<dataset>/ensemble.json) found")
+    return found
+
+
+def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_ids, tta: bool | None = None,
+                   fill: float = 0.0):
+    """Joint predictions of every patient from per-data-set crops.
+
+    Args:
+        ensembles: data set -> :class:`Ensemble` (see :func:`load_ensembles`).
+        crop_sets: data set -> :class:`ra2.scoring.data.CropSet` of the patients' crops (labels unused).
+        patient_ids: ``[P]`` patients, the output row order.
+        fill: value of joints without a crop (e.g. a site the detector missed).
+
+    Returns:
+        DataFrame ``[P, 90]`` in ``contract.COLUMNS`` order with the Overall_* sums
+        (:func:`ra2.scoring.aggregate.predictions_frame`).
+    """
+    from ra2 import contract
+    from ra2.scoring.aggregate import predictions_frame
+
+    pids = [str(p) for p in patient_ids]
+    row = {p: i for i, p in enumerate(pids)}
+    joints = {c: np.full(len(pids), float(fill)) for c in contract.JOINT_COLUMNS}
+    for dataset, crops in crop_sets.items():
+        if len(crops) == 0:
+            continue
+        if dataset not in ensembles:
+            raise Ra2Error(f"no trained ensemble for data set {dataset!r}")
+        pred = ensembles[dataset].predict(crops.images, tta=tta)
+        for p, c, v in zip(crops.patient_ids, crops.columns, pred):
+            if str(p) in row:
+                joints[str(c)][row[str(p)]] = v
+    return predictions_frame(pids, joints)

@@ -1,0 +1,139 @@
+"""Measure the regressors on held-out phantom patients, against a predict-the-training-mean baseline.
+
+    python -m ra2.scoring.evaluate --data DIR --out DIR [--profile cpu] [--train-patients 40]
+        [--test-patients 15] [--size-scale 0.5] [--seed 0]
+
+Generates a phantom set in ``--data`` (unless ``DIR/train/training.csv`` already exists), trains the three
+ensembles on ground-truth crops of ``DIR/train`` (:func:`ra2.scoring.train.train_regressors`), cuts the
+ground-truth crops of the held-out ``DIR/test`` patients (``gold_annotations.json``, scores from
+``gold.csv``), predicts them and reports the per-joint log2 RMSE for narrowing and for erosion (foot and
+hand erosion pooled) of
+
+- the ensembles (averaged members, zero threshold from out-of-fold predictions),
+- the baseline: every joint predicted as its column's mean over the training patients,
+- all-zero predictions (for scale).
+
+The improvement is ``1 - ensemble / baseline``. Results go to ``OUT/evaluation.json`` and are printed as a
+Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ra2 import Ra2Error, contract
+from ra2.scoring.metrics import log2_rmse
+
+GROUPS = {"narrowing": ("narrowing",), "erosion": ("foot_erosion", "hand_erosion")}
+
+
+def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", train_patients: int = 40,
+             test_patients: int = 15, size_scale: float = 0.5, seed: int = 0, progress: bool = True,
+             tta: bool = False, sampling: str | None = None) -> dict:
+    """Train on the phantom's train split, score its test split; returns (and writes) the results."""
+    from ra2.scoring.data import build_crop_sets, read_labels
+    from ra2.scoring.ensemble import Ensemble
+    from ra2.scoring.profiles import get_profile
+    from ra2.scoring.train import train_regressors
+
+    data_dir, out_dir = Path(data_dir), Path(out_dir)
+    t0 = time.time()
+    if not (data_dir / "train" / "training.csv").is_file():
+        from ra2.phantom import generate_dataset
+
+        generate_dataset(data_dir, train_patients=train_patients, test_patients=test_patients, seed=seed,
+                         size_scale=size_scale)
+    t_data = time.time() - t0
+    trained = train_regressors(data_dir / "train", out_dir / "ensembles", profile=get_profile(profile, sampling),
+                               progress=progress,
+                               seed=seed, crops_dir=out_dir / "crops")
+    t_train = time.time() - t0 - t_data
+
+    train_labels = read_labels(data_dir / "train" / "training.csv")
+    column_mean = train_labels[list(contract.JOINT_COLUMNS)].astype(float).mean(axis=0)
+    ensembles = {d: Ensemble(out_dir / "ensembles" / d) for d in contract.DATASETS}
+    sizes = {d: e.input_size for d, e in ensembles.items()}
+    margin = next(iter(ensembles.values())).margin
+    test_sets = build_crop_sets(data_dir / "test", data_dir / "gold_annotations.json", sizes,
+                                labels_csv=data_dir / "gold.csv", margin=margin, cache_dir=out_dir / "crops")
+    per_dataset, pooled = {}, {g: {"pred": [], "base": [], "gold": []} for g in GROUPS}
+    for d, e in ensembles.items():
+        crops = test_sets[d]
+        if len(crops) == 0:
+            raise Ra2Error(f"{data_dir}: no test crops for {d}")
+        pred = e.predict(crops.images, tta=tta)
+        base = column_mean.loc[crops.columns].to_numpy(dtype=float)
+        per_dataset[d] = _scores(pred, base, crops.labels)
+        per_dataset[d]["threshold"] = e.threshold
+        group = "narrowing" if d == "narrowing" else "erosion"
+        pooled[group]["pred"].append(pred)
+        pooled[group]["base"].append(base)
+        pooled[group]["gold"].append(crops.labels)
+    groups = {g: _scores(*(np.concatenate(v[k]) for k in ("pred", "base", "gold"))) for g, v in pooled.items()}
+    result = {
+        "profile": profile, "seed": seed, "tta": tta, "sampling": sampling or "profile default",
+        "phantom": {"folder": str(data_dir), "train_patients": int(len(train_labels)),
+                    "test_patients": int(len(set(test_sets["narrowing"].patient_ids.tolist()))),
+                    "size_scale": size_scale},
+        "groups": groups, "datasets": per_dataset,
+        "thresholds": {d: e.threshold for d, e in ensembles.items()},
+        "out_of_fold": {d: trained[d]["oof"] for d in contract.DATASETS},
+        "seconds": {"phantom": round(t_data, 1), "training": round(t_train, 1),
+                    "total": round(time.time() - t0, 1)},
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "evaluation.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    return result
+
+
+def _scores(pred, base, gold) -> dict:
+    model, baseline = log2_rmse(pred, gold), log2_rmse(base, gold)
+    return {"ensemble_log2_rmse": model, "baseline_log2_rmse": baseline,
+            "zeros_log2_rmse": log2_rmse(np.zeros_like(gold), gold),
+            "improvement": 1.0 - model / baseline if baseline > 0 else float("nan"), "n_joints": int(len(gold))}
+
+
+def markdown(result: dict) -> str:
+    lines = ["| joints | n | ensemble log2 RMSE | training-mean baseline | all zeros | improvement |",
+             "|---|---|---|---|---|---|"]
+    rows = list(result["groups"].items()) + [(f"({d})", v) for d, v in result["datasets"].items()]
+    for name, v in rows:
+        lines.append(f"| {name} | {v['n_joints']} | {v['ensemble_log2_rmse']:.4f} | "
+                     f"{v['baseline_log2_rmse']:.4f} | {v['zeros_log2_rmse']:.4f} | {100 * v['improvement']:.1f}% |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ra2.scoring.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="phantom folder (generated if absent)")
+    parser.add_argument("--out", required=True, help="output folder: ensembles/, crops/, evaluation.json")
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "full"))
+    parser.add_argument("--train-patients", type=int, default=40)
+    parser.add_argument("--test-patients", type=int, default=15)
+    parser.add_argument("--size-scale", type=float, default=0.5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tta", action="store_true", help="test-time augmentation")
+    parser.add_argument("--sampling", choices=("balanced", "weights", "none"),
+                        help="override the profile's sampling for every data set")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate(args.data, args.out, profile=args.profile, train_patients=args.train_patients,
+                          test_patients=args.test_patients, size_scale=args.size_scale, seed=args.seed,
+                          progress=not args.no_progress, tta=args.tta, sampling=args.sampling)
+    except Ra2Error as exc:
+        print(f"ra2: error: {exc}", file=sys.stderr)
+        return 1
+    print(markdown(result))
+    print(f"thresholds {result['thresholds']}; seconds {result['seconds']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,115 @@
+"""Training profiles: complete recipes (architecture, crop sizes, epochs, folds) by name.
+
+- ``smoke``: a tiny network, 24-32 px crops, 2 folds, 2 epochs: seconds, for tests and the demo.
+- ``cpu``: DenseNet121-style 7x7/2 stem + pool, growth 12, blocks (4, 8, 6), 48 px crops, 5 folds, 10 epochs
+  of 30 batches, Adam 1e-3, BatchNorm momentum 0.9 (the moving statistics must settle within a
+  few hundred steps), natural sampling (see ``docs/regressors.md`` for why not the thesis's balanced
+  sampling at this budget): minutes on a shared 2-core CPU; what ``docs/regressors.md`` measures.
+- ``full``: thesis-like: DenseNet88 (variant 1) at 128 px for erosion and 64 px for narrowing, batch 32 /
+  128, Adam 1e-4, 5 folds, up to 100 epochs with early stopping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ra2 import Ra2Error, contract
+from ra2.scoring.augment import AugmentConfig
+from ra2.scoring.models import RegressorConfig, densenet88_config
+
+
+@dataclass
+class TrainConfig:
+    """How one ensemble member is trained (the network itself is a :class:`RegressorConfig`)."""
+
+    batch_size: int = 32
+    epochs: int = 100
+    patience: int = 10  # early stopping on validation log2 RMSE
+    learning_rate: float = 1e-4
+    loss: str = "mae"  # mae | logcosh | mse
+    sampling: str = "balanced"  # balanced | weights | none
+    steps_per_epoch: int | None = None  # cap on batches per epoch (None: the whole balanced epoch)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    mixed_precision: str = "auto"  # auto (on with a GPU) | on | off
+    jit_compile: str = "auto"  # auto (on with a GPU) | on | off
+    deterministic: bool = True
+    run_eagerly: bool = False  # skip graph tracing: faster for a handful of steps (smoke), slower beyond
+
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        d["augment"] = AugmentConfig(**d.get("augment", {}))
+        return cls(**d)
+
+
+@dataclass
+class Profile:
+    name: str
+    n_folds: int
+    margin: float
+    networks: dict[str, RegressorConfig]  # data set -> network
+    training: dict[str, TrainConfig]  # data set -> training recipe
+    tta: bool = False
+
+    def sizes(self) -> dict[str, int]:
+        return {d: c.input_size for d, c in self.networks.items()}
+
+
+def _loss(dataset: str) -> str:
+    return "logcosh" if dataset == "narrowing" else "mae"
+
+
+def _smoke() -> Profile:
+    nets = {d: RegressorConfig(architecture="densenet88", dataset=d, input_size=32 if d != "narrowing" else 24,
+                               growth_rate=4, blocks=(1, 1), stem_filters=8, stem_kernel=3, stem_strides=1,
+                               stem_pool=True, dropout_max=0.1, bn_momentum=0.9)
+            for d in contract.DATASETS}
+    train = {d: TrainConfig(batch_size=16, epochs=2, patience=2, learning_rate=3e-3, loss=_loss(d),
+                            steps_per_epoch=4, run_eagerly=True)
+             for d in contract.DATASETS}
+    return Profile("smoke", n_folds=2, margin=0.2, networks=nets, training=train)
+
+
+def _cpu() -> Profile:
+    nets = {d: RegressorConfig(architecture="densenet88", dataset=d, input_size=48, growth_rate=12,
+                               blocks=(4, 8, 6), stem_filters=24, stem_kernel=7, stem_strides=2,
+                               stem_pool=True, dropout_max=0.2, bn_momentum=0.9)
+            for d in contract.DATASETS}
+    train = {d: TrainConfig(batch_size=32, epochs=10, patience=3, learning_rate=1e-3, loss=_loss(d),
+                            steps_per_epoch=30, sampling="none")
+             for d in contract.DATASETS}
+    return Profile("cpu", n_folds=5, margin=0.2, networks=nets, training=train)
+
+
+def _full() -> Profile:
+    nets = {d: densenet88_config(d, input_size=64 if d == "narrowing" else 128, dropout_max=0.75)
+            for d in contract.DATASETS}
+    train = {d: TrainConfig(batch_size=128 if d == "narrowing" else 32, epochs=100, patience=10,
+                            learning_rate=1e-4, loss=_loss(d))
+             for d in contract.DATASETS}
+    return Profile("full", n_folds=5, margin=0.2, networks=nets, training=train)
+
+
+SAMPLINGS = ("balanced", "weights", "none")
+PROFILES = {"smoke": _smoke, "cpu": _cpu, "full": _full}
+
+
+def get_profile(name: str, sampling: str | None = None) -> Profile:
+    """A fresh :class:`Profile` by name (``smoke``, ``cpu``, ``full``).
+
+    ``sampling`` overrides every data set's sampling (``balanced``, ``weights``, ``none``).
+    """
+    if name not in PROFILES:
+        raise Ra2Error(f"unknown profile {name!r}; expected one of {sorted(PROFILES)}")
+    prof = PROFILES[name]()
+    if sampling is not None:
+        if sampling not in SAMPLINGS:
+            raise Ra2Error(f"unknown sampling {sampling!r}; expected one of {SAMPLINGS}")
+        for t in prof.training.values():
+            t.sampling = sampling
+    return prof

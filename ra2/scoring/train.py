@@ -1,0 +1,339 @@
+"""Training: one ensemble member (:func:`train_member`), one data set's k-fold ensemble
+(:func:`train_ensemble`) and the three ensembles from a training folder (:func:`train_regressors`).
+
+Input pipeline: every epoch draws balanced indices (:mod:`ra2.scoring.sampling`), then a ``tf.data``
+pipeline maps batch numbers to augmented, standardised batches in parallel (``numpy_function`` over
+albumentations, seeded per batch so the parallel order cannot change the result) and prefetches, so the
+CPU prepares the next batches while the model trains. With a GPU, mixed precision and XLA (``jit_compile``)
+switch on (profile setting ``auto``).
+
+A member folder holds ``config.json`` (the :class:`~ra2.scoring.models.RegressorConfig`),
+``model.weights.h5`` (weights of the best validation epoch) and ``metadata.json`` (fold, seed, epochs,
+validation metrics, training recipe, validation patients, versions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ra2 import Ra2Error, contract
+from ra2.scoring.augment import Augmenter
+from ra2.scoring.data import CropSet, build_crop_sets, standardize
+from ra2.scoring.folds import fold_indices, patient_folds
+from ra2.scoring.metrics import log2_rmse, mae
+from ra2.scoring.models import RegressorConfig, build_regressor
+from ra2.scoring.profiles import Profile, TrainConfig, get_profile
+from ra2.scoring.sampling import balanced_indices, class_weights
+from ra2.scoring.thresholds import apply_threshold, search_threshold
+
+MEMBER_FILES = ("config.json", "model.weights.h5", "metadata.json")
+
+
+def _has_gpu() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _switch(value: str) -> bool:
+    return value == "on" or (value == "auto" and _has_gpu())
+
+
+@contextlib.contextmanager
+def _dtype_policy(name: str):
+    import keras
+
+    old = keras.config.dtype_policy().name
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(old)
+
+
+def environment() -> dict:
+    """Versions and devices, written into every member's metadata."""
+    import keras
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
+
+
+def make_model(net: RegressorConfig, train: TrainConfig):
+    """Build and compile the member network (mixed precision / XLA per ``train``)."""
+    import keras
+
+    policy = "mixed_float16" if _switch(train.mixed_precision) else "float32"
+    with _dtype_policy(policy):
+        model = build_regressor(net)
+    losses = {"mae": keras.losses.MeanAbsoluteError(), "logcosh": keras.losses.LogCosh(),
+              "mse": keras.losses.MeanSquaredError()}
+    if train.loss not in losses:
+        raise Ra2Error(f"unknown loss {train.loss!r}; expected one of {sorted(losses)}")
+    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate), loss=losses[train.loss],
+                  jit_compile=_switch(train.jit_compile) and not train.run_eagerly,
+                  run_eagerly=train.run_eagerly)
+    return model
+
+
+def _epoch_dataset(images: np.ndarray, labels: np.ndarray, weights: np.ndarray, order: np.ndarray,
+                   batch_size: int, augmenter: Augmenter, seed: int):
+    """``tf.data`` pipeline of one epoch: ``(x [B, s, s, 1], y [B, 1], w [B])`` batches over ``order``."""
+    import tensorflow as tf
+
+    n_batches = math.ceil(len(order) / batch_size)
+    size = images.shape[1]
+
+    def load(b):
+        sel = order[int(b) * batch_size:(int(b) + 1) * batch_size]
+        x = standardize(augmenter(images[sel], seed=(seed * 1_000_003 + int(b)) % (2**31 - 1)))
+        return x[..., None], labels[sel, None].astype(np.float32), weights[sel].astype(np.float32)
+
+    def tf_load(b):
+        x, y, w = tf.numpy_function(load, [b], [tf.float32, tf.float32, tf.float32], stateful=False)
+        x.set_shape([None, size, size, 1])
+        y.set_shape([None, 1])
+        w.set_shape([None])
+        return x, y, w
+
+    ds = tf.data.Dataset.range(n_batches)
+    ds = ds.map(tf_load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_order(labels: np.ndarray, train: TrainConfig, rng: np.random.Generator) -> np.ndarray:
+    """Sample indices of one epoch: balanced or shuffled draws, repeated until ``steps_per_epoch``
+    batches are filled (when set), so rare-class data sets still get a fixed number of steps."""
+    def draw():
+        return balanced_indices(labels, rng) if train.sampling == "balanced" else rng.permutation(len(labels))
+
+    order = draw()
+    if train.steps_per_epoch:
+        need = train.steps_per_epoch * train.batch_size
+        parts = [order]
+        while sum(len(p) for p in parts) < need:
+            parts.append(draw())
+        order = np.concatenate(parts)[:need]
+    return order
+
+
+def predict_images(model, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
+    """``[N]`` float64 predictions of ``model`` for raw crops ``[N, s, s]`` (standardised here)."""
+    if len(images) == 0:
+        return np.zeros(0)
+    from keras import ops
+
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = standardize(images[i:i + batch_size])[..., None]
+        out.append(ops.convert_to_numpy(model(x, training=False)).astype(np.float64).reshape(-1))
+    return np.concatenate(out)
+
+
+class _BatchBar:
+    """A Keras callback that advances a tqdm bar per batch and shows the loss."""
+
+    def __new__(cls, bar):
+        import keras
+
+        class Callback(keras.callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                bar.update(1)
+                if logs and "loss" in logs:
+                    bar.set_postfix(loss=f"{float(logs['loss']):.4f}", refresh=False)
+
+        return Callback()
+
+
+def reinitialize(model, net: RegressorConfig, train: TrainConfig) -> None:
+    """Give a compiled ``model`` fresh initial weights (from the current Keras seed) and a zeroed optimizer.
+
+    Lets the k folds of one data set share one compiled model, so the training step is traced once.
+    """
+    policy = "mixed_float16" if _switch(train.mixed_precision) else "float32"
+    with _dtype_policy(policy):
+        fresh = build_regressor(net)
+    model.set_weights(fresh.get_weights())
+    opt = model.optimizer
+    if opt.built:
+        for v in opt.variables:
+            if v is opt.learning_rate or getattr(v, "path", "").endswith("learning_rate"):
+                continue
+            v.assign(np.zeros(v.shape, dtype=v.dtype))
+
+
+def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, val_set: CropSet,
+                 seed: int = 0, progress: bool = True, desc: str = "",
+                 model=None) -> tuple[object, dict, np.ndarray]:
+    """Train one member with early stopping on validation log2 RMSE.
+
+    ``model``: optional compiled model of ``net`` to reuse (re-initialised from ``seed`` here).
+
+    Returns:
+        ``(model at its best epoch, metadata dict, [N_val] validation predictions of that model)``.
+    """
+    import keras
+    import tensorflow as tf
+
+    if len(train_set) == 0 or len(val_set) == 0:
+        raise Ra2Error(f"{net.dataset}: empty training or validation part ({len(train_set)}/{len(val_set)})")
+    if train_set.images.shape[1] != net.input_size:
+        raise ValueError(f"crops are {train_set.images.shape[1]} px but the network takes {net.input_size}")
+    keras.utils.set_random_seed(seed)
+    if train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if model is None:
+        model = make_model(net, train)
+    else:
+        reinitialize(model, net, train)
+    augmenter = Augmenter(train.augment)
+    rng = np.random.default_rng(seed)
+    weights = class_weights(train_set.labels) if train.sampling == "weights" \
+        else np.ones(len(train_set), np.float32)
+
+    best = {"log2_rmse": math.inf, "epoch": -1, "weights": None, "pred": None}
+    history = []
+    waited = 0
+    t0 = time.time()
+    for epoch in range(train.epochs):
+        order = _epoch_order(train_set.labels, train, rng)
+        ds = _epoch_dataset(train_set.images, train_set.labels, weights, order, train.batch_size,
+                            augmenter, seed=seed * 1000 + epoch)
+        callbacks = []
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=math.ceil(len(order) / train.batch_size), desc=f"{desc} epoch {epoch + 1}",
+                       unit="batch", leave=False)
+            callbacks.append(_BatchBar(bar))
+        fit = model.fit(ds, epochs=1, verbose=0, callbacks=callbacks, shuffle=False)
+        pred = predict_images(model, val_set.images)
+        val = {"epoch": epoch + 1, "loss": float(fit.history["loss"][-1]),
+               "val_log2_rmse": log2_rmse(pred, val_set.labels), "val_mae": mae(pred, val_set.labels)}
+        history.append(val)
+        if bar is not None:
+            bar.set_postfix(loss=f"{val['loss']:.4f}", val_log2_rmse=f"{val['val_log2_rmse']:.4f}")
+            bar.close()
+        if val["val_log2_rmse"] < best["log2_rmse"] - 1e-6:
+            best.update(log2_rmse=val["val_log2_rmse"], epoch=epoch + 1, weights=model.get_weights(), pred=pred)
+            waited = 0
+        else:
+            waited += 1
+            if waited >= train.patience:
+                break
+    model.set_weights(best["weights"])
+    meta = {
+        "dataset": net.dataset, "seed": seed, "epochs_run": len(history), "best_epoch": best["epoch"],
+        "validation": {"log2_rmse": best["log2_rmse"], "mae": mae(best["pred"], val_set.labels),
+                       "n_samples": len(val_set), "patients": sorted(set(val_set.patient_ids.tolist()))},
+        "n_train_samples": len(train_set), "history": history, "train_config": train.to_dict(),
+        "parameters": int(model.count_params()), "train_seconds": round(time.time() - t0, 2),
+        "environment": environment(),
+    }
+    return model, meta, best["pred"]
+
+
+def save_member(model, net: RegressorConfig, meta: dict, folder: str | Path) -> Path:
+    """Write ``config.json``, ``model.weights.h5``, ``metadata.json`` of one member into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    net.to_json(folder / "config.json")
+    model.save_weights(str(folder / "model.weights.h5"))
+    (folder / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def train_ensemble(crops: CropSet, profile: Profile, out_dir: str | Path, seed: int = 0,
+                   progress: bool = True) -> dict:
+    """Train the k members of one data set, choose its zero threshold on out-of-fold predictions.
+
+    Writes ``out_dir/member_<k>/{config.json, model.weights.h5, metadata.json}`` and
+    ``out_dir/ensemble.json``; returns the ``ensemble.json`` content.
+    """
+    dataset = crops.dataset
+    net, train = profile.networks[dataset], profile.training[dataset]
+    out_dir = Path(out_dir)
+    folds = patient_folds(crops.patient_ids, profile.n_folds, seed=seed, labels=crops.labels)
+    oof = np.full(len(crops), np.nan)
+    members = []
+    model = None
+    for k in range(profile.n_folds):
+        tr, va = fold_indices(folds, k)
+        model, meta, pred = train_member(net, train, crops.subset(tr), crops.subset(va), seed=seed + 101 * k,
+                                         progress=progress, desc=f"{dataset} fold {k + 1}/{profile.n_folds}",
+                                         model=model)
+        meta["fold"] = k
+        meta["n_folds"] = profile.n_folds
+        meta["profile"] = profile.name
+        save_member(model, net, meta, out_dir / f"member_{k}")
+        oof[va] = pred
+        members.append(f"member_{k}")
+    threshold, curve = search_threshold(oof, crops.labels)
+    summary = {
+        "dataset": dataset, "members": members, "threshold": threshold, "input_size": net.input_size,
+        "margin": profile.margin, "tta": profile.tta, "profile": profile.name, "seed": seed,
+        "oof": {"log2_rmse_raw": log2_rmse(oof, crops.labels),
+                "log2_rmse_thresholded": curve[threshold], "mae": mae(oof, crops.labels),
+                "threshold_0.5": curve.get(0.5), "n_samples": len(crops),
+                "n_patients": int(len(set(crops.patient_ids.tolist())))},
+        "threshold_curve": {f"{t:.2f}": v for t, v in curve.items()},
+    }
+    (out_dir / "ensemble.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    np.savez(out_dir / "oof_predictions.npz", predictions=oof, labels=crops.labels,
+             patient_ids=crops.patient_ids, columns=crops.columns, folds=folds)
+    return summary
+
+
+def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | Profile = "smoke",
+                     crops_dir: str | Path | None = None, progress: bool = True, seed: int = 0,
+                     annotations: str | Path | None = None, datasets=None) -> dict:
+    """Train the three ensembles (foot erosion, hand erosion, narrowing) from a training folder.
+
+    Args:
+        train_dir: challenge-layout training folder: ``training.csv`` + films.
+        out_dir: receives ``<dataset>/member_<k>/...``, ``<dataset>/ensemble.json`` and ``profile.json``.
+        profile: ``smoke``, ``cpu``, ``full`` or a :class:`Profile`.
+        crops_dir: crop cache folder (default ``out_dir/crops``).
+        annotations: site boxes (default ``train_dir/annotations.json``, the phantom's layout).
+        datasets: subset of data sets to train (default all three).
+
+    Returns:
+        data set -> its ``ensemble.json`` content, plus ``"seconds"``.
+    """
+    prof = get_profile(profile) if isinstance(profile, str) else profile
+    train_dir, out_dir = Path(train_dir), Path(out_dir)
+    datasets = tuple(datasets or contract.DATASETS)
+    unknown = [d for d in datasets if d not in contract.DATASET_MAX]
+    if unknown:
+        raise Ra2Error(f"unknown data set {unknown[0]!r}; expected some of {contract.DATASETS}")
+    csv = train_dir / "training.csv"
+    if not csv.is_file():
+        raise Ra2Error(f"{csv}: no such file (the training folder needs training.csv and the films)")
+    t0 = time.time()
+    sizes = {d: prof.networks[d].input_size for d in datasets}
+    sets = build_crop_sets(train_dir, Path(annotations) if annotations else train_dir / "annotations.json",
+                           sizes, labels_csv=csv, margin=prof.margin,
+                           cache_dir=Path(crops_dir) if crops_dir else out_dir / "crops", progress=progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "profile.json").write_text(json.dumps(
+        {"profile": prof.name, "n_folds": prof.n_folds, "margin": prof.margin, "seed": seed,
+         "networks": {d: prof.networks[d].to_dict() for d in datasets},
+         "training": {d: prof.training[d].to_dict() for d in datasets}}, indent=2, sort_keys=True) + "\n")
+    result: dict = {}
+    for d in datasets:
+        result[d] = train_ensemble(sets[d], prof, out_dir / d, seed=seed, progress=progress)
+    result["seconds"] = round(time.time() - t0, 1)
+    return result
+
+
+__all__ = ["train_member", "train_ensemble", "train_regressors", "save_member", "make_model",
+           "predict_images", "apply_threshold", "MEMBER_FILES"]

@@ -1,0 +1,115 @@
+"""Training a tiny ensemble on synthetic crops: files written, OOF threshold, reload identity, determinism."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ra2.scoring.data import CropSet, standardize
+from ra2.scoring.ensemble import Ensemble, load_ensembles
+from ra2.scoring.models import RegressorConfig, build_regressor
+from ra2.scoring.profiles import get_profile
+from ra2.scoring.train import MEMBER_FILES, predict_images, train_ensemble
+from ra2.scoring.thresholds import apply_threshold
+
+
+def synthetic_crops(n=96, size=24, patients=12, seed=0):
+    """Crops whose dark central disk grows darker with the score (0-4), noise elsewhere."""
+    rng = np.random.default_rng(seed)
+    labels = rng.choice([0, 0, 0, 0, 1, 2, 3, 4], size=n).astype(np.float32)
+    yy, xx = np.mgrid[:size, :size]
+    disk = ((yy - size / 2) ** 2 + (xx - size / 2) ** 2) < (size / 4) ** 2
+    images = rng.normal(0.5, 0.05, (n, size, size)).astype(np.float32)
+    images -= disk[None] * labels[:, None, None] * 0.1
+    pids = np.array([f"P{i % patients:02d}" for i in range(n)])
+    return CropSet("narrowing", images, labels, pids, np.array(["LH_pip_J__2"] * n))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ens") / "narrowing"
+    crops = synthetic_crops()
+    summary = train_ensemble(crops, get_profile("smoke"), out, seed=3, progress=False)
+    return out, crops, summary
+
+
+def test_member_files_and_summary(trained):
+    out, crops, summary = trained
+    assert summary["members"] == ["member_0", "member_1"]
+    for k in range(2):
+        for name in MEMBER_FILES:
+            assert (out / f"member_{k}" / name).is_file()
+        meta = json.loads((out / f"member_{k}" / "metadata.json").read_text())
+        assert meta["fold"] == k and meta["seed"] == 3 + 101 * k
+        assert 1 <= meta["best_epoch"] <= meta["epochs_run"] <= 2
+        assert np.isfinite(meta["validation"]["log2_rmse"])
+    spec = json.loads((out / "ensemble.json").read_text())
+    assert spec["threshold"] == summary["threshold"]
+    # the chosen threshold is the best of its curve and never worse than no threshold
+    curve = {float(k): v for k, v in spec["threshold_curve"].items()}
+    assert curve[spec["threshold"]] == min(curve.values())
+    assert spec["oof"]["log2_rmse_thresholded"] <= spec["oof"]["log2_rmse_raw"] + 1e-12
+    # the validation patients of the two members are disjoint and cover all patients
+    v0 = set(json.loads((out / "member_0" / "metadata.json").read_text())["validation"]["patients"])
+    v1 = set(json.loads((out / "member_1" / "metadata.json").read_text())["validation"]["patients"])
+    assert not v0 & v1 and v0 | v1 == set(crops.patient_ids.tolist())
+
+
+def test_ensemble_reload_gives_identical_predictions(trained):
+    out, crops, _ = trained
+    images = crops.images[:20]
+    a = Ensemble.load(out).predict(images)
+    b = Ensemble(out).predict(images)
+    np.testing.assert_array_equal(a, b)
+    # independent computation: each member rebuilt from its own config, averaged, thresholded
+    manual = []
+    for k in range(2):
+        model = build_regressor(RegressorConfig.from_json(out / f"member_{k}" / "config.json"))
+        model.load_weights(str(out / f"member_{k}" / "model.weights.h5"))
+        x = standardize(images)[..., None]
+        manual.append(np.asarray(model(x, training=False)).reshape(-1))
+    spec = json.loads((out / "ensemble.json").read_text())
+    expected = apply_threshold(np.clip(np.mean(manual, axis=0), 0, 4), spec["threshold"])
+    np.testing.assert_allclose(a, expected, rtol=1e-5, atol=1e-6)
+    assert set(load_ensembles(out.parent)) == {"narrowing"}
+
+
+def test_tta_averages_views(trained):
+    out, crops, _ = trained
+    ens = Ensemble(out)
+    raw = ens.predict_raw(crops.images[:5], tta=True, views=("identity", "flip"))
+    one = ens.predict_raw(crops.images[:5])
+    flipped = ens.predict_raw(crops.images[:5, :, ::-1])
+    np.testing.assert_allclose(raw, (one + flipped) / 2, rtol=1e-5)
+
+
+def test_training_is_deterministic(trained, tmp_path):
+    out, crops, summary = trained
+    again = train_ensemble(crops, get_profile("smoke"), tmp_path / "narrowing", seed=3, progress=False)
+    assert again["oof"] == summary["oof"]
+    x = crops.images[:8]
+    np.testing.assert_array_equal(Ensemble(tmp_path / "narrowing").predict_raw(x), Ensemble(out).predict_raw(x))
+
+
+def test_predict_images_empty():
+    model = build_regressor(get_profile("smoke").networks["narrowing"])
+    assert predict_images(model, np.zeros((0, 24, 24), np.float32)).shape == (0,)
+
+
+def test_predict_joints_places_predictions_and_sums(trained):
+    from ra2 import contract
+    from ra2.scoring.ensemble import predict_joints
+
+    out, crops, _ = trained
+    ens = Ensemble(out)
+    sub = crops.subset(np.arange(3))
+    sub = CropSet("narrowing", sub.images, sub.labels, np.array(["A", "A", "B"]),
+                  np.array(["LH_pip_J__2", "LH_pip_J__3", "RF_mtp_J__1"]))
+    frame = predict_joints({"narrowing": ens}, {"narrowing": sub}, ["B", "A"], fill=0.0)
+    pred = ens.predict(sub.images)
+    assert tuple(frame.columns) == contract.COLUMNS
+    assert frame.loc[1, "LH_pip_J__2"] == pytest.approx(pred[0])
+    assert frame.loc[1, "LH_pip_J__3"] == pytest.approx(pred[1])
+    assert frame.loc[0, "RF_mtp_J__1"] == pytest.approx(pred[2])
+    assert frame.loc[1, contract.OVERALL_NARROWING] == pytest.approx(pred[0] + pred[1])
+    assert frame.loc[0, contract.OVERALL_EROSION] == 0.0

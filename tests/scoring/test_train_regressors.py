@@ -1,0 +1,72 @@
+"""End to end on a tiny phantom: ``train_regressors(profile="smoke")`` and the CLI subcommand."""
+
+import json
+
+import numpy as np
+import pytest
+
+from ra2 import Ra2Error, contract
+from ra2.cli import main
+from ra2.scoring.ensemble import load_ensembles
+from ra2.scoring.profiles import get_profile
+from ra2.scoring.train import MEMBER_FILES, train_regressors
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory):
+    from ra2.phantom import generate_dataset
+
+    root = tmp_path_factory.mktemp("phantom")
+    generate_dataset(root, train_patients=3, test_patients=1, seed=5, size_scale=0.25)
+    return root
+
+
+def test_train_regressors_smoke(phantom, tmp_path):
+    out = tmp_path / "regressors"
+    result = train_regressors(phantom / "train", out, profile="smoke", progress=False, seed=1)
+    prof = get_profile("smoke")
+    assert set(result) == set(contract.DATASETS) | {"seconds"}
+    for d in contract.DATASETS:
+        for k in range(prof.n_folds):
+            for name in MEMBER_FILES:
+                assert (out / d / f"member_{k}" / name).is_file()
+        spec = json.loads((out / d / "ensemble.json").read_text())
+        assert spec["threshold"] == result[d]["threshold"]
+        # one sample per (patient, score column) of the data set
+        assert spec["oof"]["n_samples"] == 3 * len(contract.scores_of_dataset(d))
+        assert spec["oof"]["n_patients"] == 3
+    # crops were cached and the ensembles load and predict in range
+    assert len(list((out / "crops").glob("*.npz"))) == 3
+    ens = load_ensembles(out)
+    for d, e in ens.items():
+        x = np.random.default_rng(0).random((4, e.input_size, e.input_size)).astype(np.float32)
+        p = e.predict(x)
+        assert p.shape == (4,) and np.all((p >= 0) & (p <= contract.DATASET_MAX[d]))
+
+
+def test_cli_train_regressors_is_a_thin_call(tmp_path, capsys, monkeypatch):
+    import ra2.scoring.train as train_module
+
+    calls = []
+
+    def fake(train_dir, out_dir, **kw):
+        calls.append((train_dir, out_dir, kw))
+        oof = {"log2_rmse_thresholded": 0.25, "n_samples": 7}
+        return {d: {"threshold": 0.3, "oof": oof} for d in contract.DATASETS} | {"seconds": 1.0}
+
+    monkeypatch.setattr(train_module, "train_regressors", fake)
+    rc = main(["train-regressors", "--train", str(tmp_path / "t"), "--out", str(tmp_path / "o"), "--profile",
+               "cpu", "--no-progress", "--crops", str(tmp_path / "c"), "--seed", "4"])
+    assert rc == 0
+    (train_dir, out_dir, kw), = calls
+    assert train_dir == tmp_path / "t" and out_dir == tmp_path / "o"
+    assert kw == {"profile": "cpu", "crops_dir": tmp_path / "c", "progress": False, "seed": 4,
+                  "annotations": None}
+    text = capsys.readouterr().out
+    assert text.count("threshold 0.30") == 3 and "0.2500" in text
+
+
+def test_missing_training_csv_is_a_user_error(tmp_path):
+    with pytest.raises(Ra2Error, match="training.csv"):
+        train_regressors(tmp_path, tmp_path / "out")
+    assert main(["train-regressors", "--train", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
