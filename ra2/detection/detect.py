@@ -1,0 +1,236 @@
+"""Find every scored site of a film with the trained detectors, in original-film pixels.
+
+Walk of one film (:meth:`JointDetector.detect_film`):
+
+1. the film (mirrored for right limbs) is shrunk to the hands/feet detector's input side (:class:`Frame`);
+2. the detector's instances become one box per class (:func:`ra2.detection.assign.assign_instances`: highest
+   score, reassignment of misclassified duplicates, layout guess for classes still missing);
+3. hands only: the carpus box is mapped to the film, cut (integer region), mirrored and shrunk for the two
+   wrist detectors, whose boxes are assigned the same way;
+4. every box is mapped back to original-film pixels (undo resize, crop offset and mirroring) and clipped to
+   the film.
+
+When a detector finds fewer than two classes the layout cannot be anchored on its detections; the layout's
+mean placement over the training images (``layout.json`` ``placement``) is used instead and the sites are
+flagged with source ``"layout_default"``.
+
+Evaluation against ground truth: :func:`evaluate_detection`, or
+``ra2 eval-detectors --models DIR --data DIR [--annotations FILE]``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ra2 import Ra2Error, contract
+from ra2.detection.assign import SOURCE_LAYOUT, AssignedBox, Layout, assign_instances
+from ra2.detection.data import detector_frame
+from ra2.detection.frame import Frame, integer_region
+
+SOURCE_DEFAULT = "layout_default"
+"""Source of a box placed by the layout's mean training placement (the detector found < 2 classes)."""
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass
+class Detector:
+    """One loaded detector: ``model`` has ``detect(images) -> [{"rois", "class_ids", "scores"}]`` (a
+    :class:`ra2.mrcnn.model.MaskRCNN` in inference mode, or a test double), ``side`` its input side."""
+
+    name: str
+    model: object
+    side: int
+    layout: Layout
+    placement: dict  # {"origin": [y, x], "scale": s} in detector-image pixels
+
+    @property
+    def num_classes(self) -> int:
+        return len(contract.DETECTOR_CLASSES[self.name])
+
+    def default_boxes(self) -> np.ndarray:
+        """Every class's box ``[C, (y1, x1, y2, x2)]`` from the mean training placement (detector-image px)."""
+        origin = np.asarray(self.placement["origin"], dtype=np.float64)
+        scale = float(self.placement["scale"])
+        centres = origin + scale * self.layout.centres
+        half = scale * self.layout.sizes / 2
+        return np.concatenate([centres - half, centres + half], axis=1)
+
+    def run(self, image: np.ndarray) -> tuple[dict[int, AssignedBox], bool]:
+        """Detect and assign on one detector image ``[h, w]`` uint8.
+
+        Returns (class id -> :class:`AssignedBox` for every class, in detector-image pixels;
+        True when the default placement had to be used).
+        """
+        r = self.model.detect([image[:, :, None]])[0]
+        shape = image.shape[:2]
+        boxes = assign_instances(r["rois"], r["class_ids"], r["scores"], self.num_classes, self.layout,
+                                 image_shape=shape)
+        defaults = self.default_boxes()
+        used_default = False
+        for c in range(1, self.num_classes + 1):
+            if c not in boxes:
+                used_default = True
+                boxes[c] = AssignedBox(c, tuple(float(v) for v in defaults[c - 1]), 0.0, SOURCE_DEFAULT)
+        return dict(sorted(boxes.items())), used_default
+
+
+@dataclass
+class FilmDetection:
+    """Sites found on one film. ``boxes``: site id -> (y1, x1, y2, x2) original-film pixels; ``sources``:
+    site id -> detected | reassigned | layout | layout_default; ``scores``: site id -> confidence (0 for
+    guesses); ``carpus_box``: hands only, film pixels; ``fallback``: some detector found < 2 classes."""
+
+    limb: str
+    boxes: dict[str, Box] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
+    carpus_box: Box | None = None
+    fallback: bool = False
+
+
+def _clip_box(box, shape) -> Box:
+    """Clip a film box to the film of ``shape`` (H, W), keeping at least one pixel."""
+    h, w = float(shape[0]), float(shape[1])
+    y1 = min(max(box[0], 0.0), h - 1)
+    x1 = min(max(box[1], 0.0), w - 1)
+    y2 = min(max(box[2], y1 + 1), h)
+    x2 = min(max(box[3], x1 + 1), w)
+    return float(y1), float(x1), float(y2), float(x2)
+
+
+class JointDetector:
+    """The four detectors together. Build with :meth:`load` (a trained models folder) or directly from
+    :class:`Detector` objects (tests inject fakes)."""
+
+    def __init__(self, detectors: dict[str, Detector]):
+        missing = [d for d in contract.DETECTORS if d not in detectors]
+        if missing:
+            raise Ra2Error(f"joint detector lacks the {missing[0]} detector")
+        self.detectors = detectors
+
+    @classmethod
+    def load(cls, models_dir: str | Path) -> "JointDetector":
+        """Load ``models_dir/<detector>/{config.json, model.weights.h5, layout.json}`` for all four."""
+        from ra2.mrcnn import Config
+        from ra2.mrcnn.model import MaskRCNN
+
+        models_dir = Path(models_dir)
+        dets = {}
+        for name in contract.DETECTORS:
+            folder = models_dir / name
+            for f in ("config.json", "model.weights.h5", "layout.json"):
+                if not (folder / f).is_file():
+                    raise Ra2Error(f"{folder / f}: missing detector file (train the detectors first)")
+            config = Config.from_json(folder / "config.json")
+            config.IMAGES_PER_GPU = 1
+            config = Config.from_dict(config.to_dict())
+            model = MaskRCNN("inference", config, model_dir=str(folder))
+            model.load_weights(folder / "model.weights.h5")
+            doc = json.loads((folder / "layout.json").read_text())
+            dets[name] = Detector(name, model, int(config.IMAGE_MAX_DIM), Layout.from_dict(doc), doc["placement"])
+        return cls(dets)
+
+    def _run(self, name: str, frame: Frame, film: np.ndarray, limb: str, out: FilmDetection) -> dict[int, Box]:
+        """Run detector ``name`` on ``frame`` of ``film``; record its sites in ``out``; return class id ->
+        film box of every class."""
+        det = self.detectors[name]
+        assigned, used_default = det.run(frame.cut(film))
+        out.fallback = out.fallback or used_default
+        film_boxes = {}
+        for c, a in assigned.items():
+            box = _clip_box(frame.box_to_film(a.box), film.shape)
+            film_boxes[c] = box
+            site = contract.site_for_detection(limb, name, contract.DETECTOR_CLASSES[name][c - 1])
+            if site is not None:
+                out.boxes[site.id] = box
+                out.sources[site.id] = a.source
+                out.scores[site.id] = float(a.score)
+        return film_boxes
+
+    def detect_film(self, film: np.ndarray, limb: str) -> FilmDetection:
+        """Boxes of every site of ``limb`` on ``film`` ([H, W] float32, original orientation)."""
+        if limb not in contract.LIMBS:
+            raise Ra2Error(f"unknown limb {limb!r}; expected one of {contract.LIMBS}")
+        film = np.asarray(film)
+        out = FilmDetection(limb=limb)
+        main = contract.LIMB_DETECTORS[limb][0]
+        frame = detector_frame(main, film.shape, limb, self.detectors[main].side)
+        boxes = self._run(main, frame, film, limb, out)
+        if main == "hands":
+            carpus_id = contract.DETECTOR_CLASSES["hands"].index(contract.CARPUS_CLASS) + 1
+            out.carpus_box = boxes[carpus_id]
+            region = integer_region(out.carpus_box, film.shape)
+            for name in contract.CARPUS_DETECTORS:
+                wframe = detector_frame(name, film.shape, limb, self.detectors[name].side, region)
+                self._run(name, wframe, film, limb, out)
+        expected = {s.id for s in contract.sites_of_limb(limb)}
+        if set(out.boxes) != expected:  # cannot happen: every class gets a box above
+            raise RuntimeError(f"{limb}: sites without a box: {sorted(expected - set(out.boxes))}")
+        return out
+
+
+def box_iou(a, b) -> float:
+    """IoU of two boxes (y1, x1, y2, x2)."""
+    y1, x1 = max(a[0], b[0]), max(a[1], b[1])
+    y2, x2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(y2 - y1, 0.0) * max(x2 - x1, 0.0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDetector | None = None,
+                       progress: bool = False) -> dict:
+    """Per detector: fraction of sites whose box has IoU >= 0.5 with the ground truth, mean IoU, counts of
+    box sources; the hands detector also reports its carpus box.
+
+    Args:
+        models_dir: trained detectors (ignored when ``detector`` is given).
+        data_dir: folder of the films.
+        annotations: ground-truth file (default ``data_dir/annotations.json``).
+    """
+    from ra2.io import read_film
+    from ra2.phantom.annotations import read_annotations
+
+    data_dir = Path(data_dir)
+    films = read_annotations(Path(annotations) if annotations else data_dir)
+    det = detector or JointDetector.load(models_dir)
+    ious: dict[str, list[float]] = {d: [] for d in contract.DETECTORS}
+    sources: dict[str, dict[str, int]] = {d: {} for d in contract.DETECTORS}
+    carpus: list[float] = []
+    fallbacks = 0
+    it = films
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(films, desc="evaluating detectors", unit="film")
+    for ann in it:
+        found = det.detect_film(read_film(data_dir / ann.file_name), ann.limb)
+        fallbacks += int(found.fallback)
+        for obj in ann.objects:
+            if obj.site_id is None:
+                if found.carpus_box is not None:
+                    carpus.append(box_iou(found.carpus_box, obj.box))
+                continue
+            ious[obj.detector].append(box_iou(found.boxes[obj.site_id], obj.box))
+            src = found.sources[obj.site_id]
+            sources[obj.detector][src] = sources[obj.detector].get(src, 0) + 1
+    result = {}
+    for d, values in ious.items():
+        v = np.asarray(values)
+        result[d] = {"n_sites": int(v.size), "hit_rate_iou50": float((v >= 0.5).mean()) if v.size else None,
+                     "mean_iou": float(v.mean()) if v.size else None, "sources": sources[d]}
+    c = np.asarray(carpus)
+    result["hands"]["carpus"] = {"n": int(c.size), "hit_rate_iou50": float((c >= 0.5).mean()) if c.size else None,
+                                 "mean_iou": float(c.mean()) if c.size else None}
+    result["films"] = len(films)
+    result["films_with_default_layout"] = fallbacks
+    return result
+
+
+__all__ = ["JointDetector", "Detector", "FilmDetection", "evaluate_detection", "box_iou", "SOURCE_DEFAULT",
+           "SOURCE_LAYOUT"]
