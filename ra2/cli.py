@@ -52,7 +52,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from ra2.demo import run_demo
 
     run_demo(Path(args.out), train_patients=args.train_patients, test_patients=args.test_patients,
-             seed=args.seed, size_scale=args.size_scale)
+             seed=args.seed, size_scale=args.size_scale, profile=args.profile)
     return 0
 
 
@@ -61,9 +61,57 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from ra2.challenge_run import log_environment, run_challenge
 
+    import os
+
+    from ra2.pipeline import model_step
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log_environment()
-    run_challenge(Path(args.train), Path(args.test), Path(args.output), Path(args.work))
+    profile = os.environ.get("RA2_PROFILE", "full")
+    logging.getLogger("ra2.run").info("model step: detector + regressor pipeline, profile %s (RA2_PROFILE)",
+                                      profile)
+    run_challenge(Path(args.train), Path(args.test), Path(args.output), Path(args.work),
+                  model_step=model_step(profile, detectors_from=os.environ.get("RA2_DETECTORS") or None))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ra2.pipeline import Trainer
+
+    summary = Trainer(args.profile, seed=args.seed, progress=not args.no_progress,
+                      detectors_from=args.detectors).fit(Path(args.train), Path(args.models))
+    print(f"pipeline trained into {args.models} in {summary['seconds']['total']:.0f} s "
+          f"(detectors: {summary['detectors']['source']})")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ra2 import io
+    from ra2.pipeline import Predictor
+
+    test = Path(args.test)
+    template = io.read_template_csv(Path(args.template) if args.template else test / "template.csv")
+    frame = Predictor.load(Path(args.models), progress=not args.no_progress).predict(test, template)
+    path = io.write_predictions(frame, template, Path(args.output) / "predictions.csv")
+    print(f"{path}: {len(frame)} patients")
+    return 0
+
+
+def _cmd_eval_detectors(args: argparse.Namespace) -> int:
+    from ra2.detection.detect import evaluate_detection
+
+    result = evaluate_detection(Path(args.models), Path(args.data),
+                                Path(args.annotations) if args.annotations else None,
+                                progress=not args.no_progress)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    for name in ("feet", "hands", "wrist_erosion", "wrist_narrowing"):
+        r = result[name]
+        print(f"{name:16s} sites {r['n_sites']:5d}  IoU>=0.5 {r['hit_rate_iou50']:.3f}  mean IoU "
+              f"{r['mean_iou']:.3f}  sources {r['sources']}")
+    c = result["hands"]["carpus"]
+    print(f"{'carpus':16s} boxes {c['n']:5d}  IoU>=0.5 {c['hit_rate_iou50']:.3f}  mean IoU {c['mean_iou']:.3f}")
+    print(f"films {result['films']}, with the default layout placement: {result['films_with_default_layout']}")
     return 0
 
 
@@ -125,7 +173,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-patients", type=int, default=DEMO_DEFAULTS["test_patients"])
     p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"])
     p.add_argument("--size-scale", type=float, default=DEMO_DEFAULTS["size_scale"])
+    p.add_argument("--profile", default=DEMO_DEFAULTS["profile"], choices=("smoke", "cpu", "full"),
+                   help="pipeline profile (cpu: about 15 minutes on 2 cores; smoke: seconds, untrained)")
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("train", help="train the pipeline: detectors (unless present) and regressor ensembles")
+    p.add_argument("--train", required=True, help="training folder: training.csv + films (+ annotations.json)")
+    p.add_argument("--models", required=True, help="output folder (detectors/, regressors/, pipeline.json)")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "full"))
+    p.add_argument("--detectors", help="folder of already trained detectors to use instead of training")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress output (batch jobs)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="predict a test folder with a trained models folder")
+    p.add_argument("--test", required=True, help="test folder: films (+ template.csv)")
+    p.add_argument("--models", required=True, help="folder written by `ra2 train`")
+    p.add_argument("--output", required=True, help="folder receiving predictions.csv")
+    p.add_argument("--template", help="template.csv (default TEST/template.csv)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("eval-detectors", help="IoU of the detected site boxes against ground-truth annotations")
+    p.add_argument("--models", required=True, help="detectors folder (MODELS/detectors of `ra2 train`)")
+    p.add_argument("--data", required=True, help="folder of the films")
+    p.add_argument("--annotations", help="ground truth (default DATA/annotations.json)")
+    p.add_argument("--json", help="also write the results to this JSON file")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_eval_detectors)
 
     p = sub.add_parser("train-regressors", help="train the three 5-fold regressor ensembles on joint crops")
     p.add_argument("--train", required=True, help="training folder: training.csv + films (+ annotations.json)")

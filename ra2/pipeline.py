@@ -259,13 +259,14 @@ class Predictor:
         return frame
 
 
-def model_step(profile: str = "full", progress: bool = False):
+def model_step(profile: str = "full", progress: bool = False, detectors_from: str | Path | None = None):
     """A ``model_step`` for :func:`ra2.challenge_run.run_challenge`: train into ``work_dir/models`` then
-    predict. Writes the configuration (``pipeline.json``) and ``environment.json`` in ``work_dir/models``."""
+    predict. Writes the configuration (``pipeline.json``) and ``environment.json`` in ``work_dir/models``.
+    ``detectors_from``: shipped detectors (the real ``/train`` has no joint annotations to train them)."""
 
     def step(train_dir: Path, test_dir: Path, work_dir: Path, template: pd.DataFrame) -> pd.DataFrame:
         models = Path(work_dir) / "models"
-        Trainer(profile, progress=progress).fit(train_dir, models)
+        Trainer(profile, progress=progress, detectors_from=detectors_from).fit(train_dir, models)
         predictor = Predictor.load(models, progress=progress)
         frame = predictor.predict(test_dir, template)
         _write_json(models / "prediction_run.json", predictor.last_run)
