@@ -59,19 +59,19 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import logging
 
-    from ra2.challenge_run import log_environment, run_challenge
-
     import os
 
-    from ra2.pipeline import model_step
+    from ra2.challenge_run import log_environment, run_challenge
+    from ra2.pipeline import model_step, shipped_detectors
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     log_environment()
     profile = os.environ.get("RA2_PROFILE", "full")
-    logging.getLogger("ra2.run").info("model step: detector + regressor pipeline, profile %s (RA2_PROFILE)",
-                                      profile)
+    detectors = shipped_detectors()
+    logging.getLogger("ra2.run").info("model step: detector + regressor pipeline, profile %s (RA2_PROFILE); "
+                                      "detectors: %s", profile, detectors or "trained from annotations.json")
     run_challenge(Path(args.train), Path(args.test), Path(args.output), Path(args.work),
-                  model_step=model_step(profile, detectors_from=os.environ.get("RA2_DETECTORS") or None))
+                  model_step=model_step(profile, detectors_from=detectors))
     return 0
 
 

@@ -36,6 +36,24 @@ DETECTORS_DIR = "detectors"
 REGRESSORS_DIR = "regressors"
 DETECTED_TRAIN = "detected_train.json"
 PIPELINE_FILE = "pipeline.json"
+SHIPPED_DETECTORS = (Path("/opt/ra2/weights/detectors"),)
+"""Where the container looks for shipped detectors (Dockerfile: ``COPY weights/ weights/`` in /opt/ra2)."""
+
+
+def shipped_detectors(env=None) -> Path | None:
+    """The folder of shipped detectors: ``$RA2_DETECTORS`` when set, else the first complete folder of
+    :data:`SHIPPED_DETECTORS`, else None (the detectors are then trained from ``annotations.json``)."""
+    import os
+
+    from ra2.detection.train import detectors_complete
+
+    env = os.environ if env is None else env
+    if env.get("RA2_DETECTORS"):
+        return Path(env["RA2_DETECTORS"])
+    for folder in SHIPPED_DETECTORS:
+        if detectors_complete(folder):
+            return folder
+    return None
 
 
 def environment() -> dict:

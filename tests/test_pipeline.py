@@ -131,3 +131,16 @@ def test_smoke_trainer_and_predictor_end_to_end(phantom, tmp_path, monkeypatch):
     train_df = io.read_training_csv(phantom / "train" / "training.csv")
     means = train_df[list(contract.JOINT_COLUMNS)].mean().to_numpy()
     assert not np.allclose(pred[list(contract.JOINT_COLUMNS)].to_numpy()[0], means)
+
+
+def test_shipped_detectors_come_from_the_environment_or_a_complete_folder(tmp_path, monkeypatch):
+    import ra2.pipeline as pipeline
+
+    assert pipeline.shipped_detectors({"RA2_DETECTORS": str(tmp_path)}) == tmp_path
+    monkeypatch.setattr(pipeline, "SHIPPED_DETECTORS", (tmp_path / "none", tmp_path / "ship"))
+    assert pipeline.shipped_detectors({}) is None
+    for d in contract.DETECTORS:
+        (tmp_path / "ship" / d).mkdir(parents=True)
+        for f in ("config.json", "model.weights.h5", "layout.json", "metadata.json"):
+            (tmp_path / "ship" / d / f).write_text("{}")
+    assert pipeline.shipped_detectors({}) == tmp_path / "ship"
