@@ -445,7 +445,8 @@ class MaskRCNN:
         return tuple(tf.constant(b) for b in batch) + (tf.constant(anchors),)
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
-              custom_callbacks=None, lr_schedule=None, no_augmentation_sources=None, seed=0, verbose=1):
+              custom_callbacks=None, lr_schedule=None, no_augmentation_sources=None, seed=0, verbose=1,
+              optimizer=None):
         """Train from ``self.epoch`` up to ``epochs`` (matterport semantics: ``epochs`` is the last
         epoch number, so successive calls continue a schedule).
 
@@ -460,6 +461,10 @@ class MaskRCNN:
             lr_schedule: callable ``epoch -> learning rate`` (e.g. ``lambda e: 1e-3 * 0.98 ** e``).
             no_augmentation_sources: dataset sources never augmented.
             seed: seeds the data order and TensorFlow's sampling ops.
+            optimizer: None for matterport's SGD (momentum LEARNING_MOMENTUM, clipnorm
+                GRADIENT_CLIP_NORM), or a callable ``learning_rate -> keras optimizer`` (e.g.
+                ``lambda lr: keras.optimizers.Adam(lr, clipnorm=5.0)``, which trains from scratch
+                much faster than SGD).
         Returns a list of per-epoch dicts (epoch, lr, loss, the five losses, val_* when val given).
         """
         from ra2.mrcnn.data import DataGenerator
@@ -476,8 +481,11 @@ class MaskRCNN:
         os.makedirs(self.log_dir, exist_ok=True)
         c.to_json(Path(self.log_dir) / "config.json")
         self.set_trainable(regex, verbose=int(verbose > 1))
-        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=c.LEARNING_MOMENTUM,
-                                         clipnorm=c.GRADIENT_CLIP_NORM)
+        if optimizer is None:
+            optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=c.LEARNING_MOMENTUM,
+                                             clipnorm=c.GRADIENT_CLIP_NORM)
+        else:
+            optimizer = optimizer(learning_rate)
         train_step, eval_step = self._make_train_step(optimizer)
         callbacks = list(custom_callbacks or [])
         for cb in callbacks:
@@ -518,7 +526,7 @@ class MaskRCNN:
                 history.append(logs)
                 self._append_history(logs)
                 if verbose:
-                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items()))
+                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items()), flush=True)
                 for cb in callbacks:
                     if hasattr(cb, "on_epoch_end"):
                         cb.on_epoch_end(epoch, dict(logs))
