@@ -153,7 +153,8 @@ def build_graph(mode: str, config) -> keras.Model:
     detection_boxes = _Slice(0, 4, name="detection_boxes")(detections)
     mrcnn_mask = L.build_fpn_mask_graph(detection_boxes, mrcnn_feature_maps, input_image_meta,
                                         config.MASK_POOL_SIZE, config.NUM_CLASSES,
-                                        train_bn=config.TRAIN_BN, conv_size=mask_conv)
+                                        train_bn=config.TRAIN_BN, conv_size=mask_conv,
+                                        detections=detections)
     return keras.Model([input_image, input_image_meta, input_anchors],
                        [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox],
                        name="mask_rcnn")
@@ -167,7 +168,8 @@ def build_rpn_model_for(config) -> keras.Model:
 
 
 def _iter_layers(model):
-    """Yield ``(layer, name)`` for every layer, descending into nested models (``rpn_model``)."""
+    """Yield every layer of ``model``, descending into nested models (``rpn_model``) instead of
+    yielding them; TimeDistributed wrappers are yielded whole."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             yield from _iter_layers(layer)
@@ -375,8 +377,8 @@ class MaskRCNN:
         for start in range(0, len(images), chunk):
             part = images[start:start + chunk]
             molded, metas, windows = self.mold_inputs(part)
-            anchors = np.broadcast_to(self.get_anchors(molded.shape[1:]), (len(part),) + self.get_anchors(
-                molded.shape[1:]).shape)
+            anchors = self.get_anchors(molded.shape[1:])
+            anchors = np.broadcast_to(anchors, (len(part),) + anchors.shape)
             if verbose:
                 print(f"detect: {len(part)} image(s), molded {molded.shape}")
             detections, masks = self._infer(molded, metas, np.ascontiguousarray(anchors))
