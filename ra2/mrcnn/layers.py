@@ -521,18 +521,61 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     return logits, probs, bbox
 
 
+class CompactRois(keras.layers.Layer):
+    """Keep the ROIs of real detections only: ``[pooled [B, N, h, w, C], detections [B, N, 6]]`` ->
+    ``[pooled [1, M, h, w, C], flat_index [M]]`` where M counts rows with class_id > 0 and
+    ``flat_index = b * N + n``. Lets the inference mask head skip zero-padded detections."""
+
+    def call(self, inputs):
+        pooled, detections = inputs
+        valid = detections[:, :, 4] > 0
+        n = tf.shape(detections)[1]
+        ix = tf.where(valid)
+        flat = tf.cast(ix[:, 0], tf.int32) * n + tf.cast(ix[:, 1], tf.int32)
+        return [tf.expand_dims(tf.gather_nd(pooled, ix), 0), flat]
+
+    def compute_output_shape(self, input_shape):
+        return [(1, None) + tuple(input_shape[0][2:]), (None,)]
+
+
+class ScatterRois(keras.layers.Layer):
+    """Inverse of :class:`CompactRois`: ``[values [1, M, ...], flat_index [M], detections [B, N, 6]]``
+    -> ``[B, N, ...]`` with zeros at the padded rows."""
+
+    def call(self, inputs):
+        values, flat, detections = inputs
+        values = values[0]
+        b, n = tf.shape(detections)[0], tf.shape(detections)[1]
+        shape = tf.concat([[b * n], tf.shape(values)[1:]], axis=0)
+        out = tf.scatter_nd(tf.expand_dims(flat, 1), values, shape)
+        return tf.reshape(out, tf.concat([[b, n], tf.shape(values)[1:]], axis=0))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[2][:2]) + tuple(input_shape[0][2:])
+
+
 def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes, train_bn=True,
-                         conv_size=256):
+                         conv_size=256, detections=None):
     """Mask head (matterport names): 4 x (3x3 conv, BN, ReLU), 2x deconvolution, per-class sigmoid.
 
     Returns ``[B, N, 2 * pool_size, 2 * pool_size, NUM_CLASSES]`` probabilities.
+    ``detections [B, N, 6]`` given (inference): the convolutions run on the real detections only
+    (class_id > 0) and padded rows get zeros; matterport ran them on all N = DETECTION_MAX_INSTANCES
+    rows, which is most of the inference FLOPs. Valid when batch normalisation is in inference
+    mode (each ROI is then computed independently), as it is at inference.
     """
     td = TimeDistributed
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")([rois, image_meta] + feature_maps)
+    flat = None
+    if detections is not None:
+        x, flat = CompactRois(name="mrcnn_mask_compact")([x, detections])
     for i in range(1, 5):
         x = td(keras.layers.Conv2D(conv_size, (3, 3), padding="same"), name=f"mrcnn_mask_conv{i}")(x)
         x = td(BatchNorm(train_bn), name=f"mrcnn_mask_bn{i}")(x)
         x = keras.layers.Activation("relu")(x)
     x = td(keras.layers.Conv2DTranspose(conv_size, (2, 2), strides=2, activation="relu"),
            name="mrcnn_mask_deconv")(x)
-    return td(keras.layers.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid"), name="mrcnn_mask")(x)
+    x = td(keras.layers.Conv2D(num_classes, (1, 1), strides=1, activation="sigmoid"), name="mrcnn_mask")(x)
+    if detections is not None:
+        x = ScatterRois(name="mrcnn_mask_scatter")([x, flat, detections])
+    return x

@@ -153,7 +153,8 @@ def build_graph(mode: str, config) -> keras.Model:
     detection_boxes = _Slice(0, 4, name="detection_boxes")(detections)
     mrcnn_mask = L.build_fpn_mask_graph(detection_boxes, mrcnn_feature_maps, input_image_meta,
                                         config.MASK_POOL_SIZE, config.NUM_CLASSES,
-                                        train_bn=config.TRAIN_BN, conv_size=mask_conv)
+                                        train_bn=config.TRAIN_BN, conv_size=mask_conv,
+                                        detections=detections)
     return keras.Model([input_image, input_image_meta, input_anchors],
                        [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox],
                        name="mask_rcnn")
@@ -167,7 +168,8 @@ def build_rpn_model_for(config) -> keras.Model:
 
 
 def _iter_layers(model):
-    """Yield ``(layer, name)`` for every layer, descending into nested models (``rpn_model``)."""
+    """Yield every layer of ``model``, descending into nested models (``rpn_model``) instead of
+    yielding them; TimeDistributed wrappers are yielded whole."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             yield from _iter_layers(layer)
@@ -375,8 +377,8 @@ class MaskRCNN:
         for start in range(0, len(images), chunk):
             part = images[start:start + chunk]
             molded, metas, windows = self.mold_inputs(part)
-            anchors = np.broadcast_to(self.get_anchors(molded.shape[1:]), (len(part),) + self.get_anchors(
-                molded.shape[1:]).shape)
+            anchors = self.get_anchors(molded.shape[1:])
+            anchors = np.broadcast_to(anchors, (len(part),) + anchors.shape)
             if verbose:
                 print(f"detect: {len(part)} image(s), molded {molded.shape}")
             detections, masks = self._infer(molded, metas, np.ascontiguousarray(anchors))
@@ -445,7 +447,8 @@ class MaskRCNN:
         return tuple(tf.constant(b) for b in batch) + (tf.constant(anchors),)
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
-              custom_callbacks=None, lr_schedule=None, no_augmentation_sources=None, seed=0, verbose=1):
+              custom_callbacks=None, lr_schedule=None, no_augmentation_sources=None, seed=0, verbose=1,
+              optimizer=None):
         """Train from ``self.epoch`` up to ``epochs`` (matterport semantics: ``epochs`` is the last
         epoch number, so successive calls continue a schedule).
 
@@ -460,6 +463,10 @@ class MaskRCNN:
             lr_schedule: callable ``epoch -> learning rate`` (e.g. ``lambda e: 1e-3 * 0.98 ** e``).
             no_augmentation_sources: dataset sources never augmented.
             seed: seeds the data order and TensorFlow's sampling ops.
+            optimizer: None for matterport's SGD (momentum LEARNING_MOMENTUM, clipnorm
+                GRADIENT_CLIP_NORM), or a callable ``learning_rate -> keras optimizer`` (e.g.
+                ``lambda lr: keras.optimizers.Adam(lr, clipnorm=5.0)``, which trains from scratch
+                much faster than SGD).
         Returns a list of per-epoch dicts (epoch, lr, loss, the five losses, val_* when val given).
         """
         from ra2.mrcnn.data import DataGenerator
@@ -476,8 +483,11 @@ class MaskRCNN:
         os.makedirs(self.log_dir, exist_ok=True)
         c.to_json(Path(self.log_dir) / "config.json")
         self.set_trainable(regex, verbose=int(verbose > 1))
-        optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=c.LEARNING_MOMENTUM,
-                                         clipnorm=c.GRADIENT_CLIP_NORM)
+        if optimizer is None:
+            optimizer = keras.optimizers.SGD(learning_rate=learning_rate, momentum=c.LEARNING_MOMENTUM,
+                                             clipnorm=c.GRADIENT_CLIP_NORM)
+        else:
+            optimizer = optimizer(learning_rate)
         train_step, eval_step = self._make_train_step(optimizer)
         callbacks = list(custom_callbacks or [])
         for cb in callbacks:
@@ -518,7 +528,7 @@ class MaskRCNN:
                 history.append(logs)
                 self._append_history(logs)
                 if verbose:
-                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items()))
+                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items()), flush=True)
                 for cb in callbacks:
                     if hasattr(cb, "on_epoch_end"):
                         cb.on_epoch_end(epoch, dict(logs))

@@ -299,3 +299,24 @@ def test_apply_box_deltas_caps_the_scale():
     side = math.exp(L.MAX_LOG_SCALE)
     np.testing.assert_allclose(out.numpy(), [[0.5 - side / 2, 0.5 - side / 2, 0.5 + side / 2, 0.5 + side / 2]],
                                rtol=1e-5)
+
+
+def test_compact_and_scatter_rois_round_trip():
+    rng = np.random.default_rng(3)
+    pooled = rng.normal(size=(2, 4, 3, 3, 2)).astype(np.float32)
+    detections = np.zeros((2, 4, 6), np.float32)
+    detections[0, 0, 4] = 1
+    detections[0, 1, 4] = 3
+    detections[1, 0, 4] = 2
+    compact, flat = L.CompactRois()([tf.constant(pooled), tf.constant(detections)])
+    assert compact.shape == (1, 3, 3, 3, 2)
+    np.testing.assert_array_equal(flat.numpy(), [0, 1, 4])
+    np.testing.assert_array_equal(compact.numpy()[0], pooled.reshape(8, 3, 3, 2)[[0, 1, 4]])
+    back = L.ScatterRois()([compact * 2.0, flat, tf.constant(detections)]).numpy()
+    expected = np.zeros_like(pooled)
+    expected[0, :2], expected[1, 0] = 2 * pooled[0, :2], 2 * pooled[1, 0]
+    np.testing.assert_array_equal(back, expected)
+    none = np.zeros_like(detections)
+    compact, flat = L.CompactRois()([tf.constant(pooled), tf.constant(none)])
+    assert compact.shape[1] == 0
+    assert not L.ScatterRois()([compact, flat, tf.constant(none)]).numpy().any()

@@ -223,3 +223,24 @@ def test_matterport_layout_file_loads_by_name_with_exclude(tmp_path):
     for g, u in zip(head_weights(model, "mrcnn_class_logits"), untouched):
         np.testing.assert_array_equal(g, u)
     assert model.detect([np.zeros((64, 64), np.uint8)])[0]["masks"].shape[:2] == (64, 64)
+
+
+def test_augmentation_moves_masks_and_respects_no_augmentation_sources(datasets):
+    import albumentations as A
+
+    from ra2.mrcnn.model import _generator_class
+
+    shapes, _ = datasets
+    flip = A.Compose([A.HorizontalFlip(p=1.0)])
+    cfg = TinyConfig()
+    generator = _generator_class()
+    plain = generator(shapes, cfg, shuffle=False, seed=0)[0]
+    flipped = generator(shapes, cfg, shuffle=False, augmentation=flip, seed=0)[0]
+    skipped = generator(shapes, cfg, shuffle=False, augmentation=flip, seed=0, no_augmentation_sources=["shapes"])[0]
+    np.testing.assert_array_equal(flipped[0], plain[0][:, :, ::-1])
+    # boxes move with the image: x1' = W - x2, x2' = W - x1
+    n = int(np.sum(plain[4][0] > 0))
+    np.testing.assert_array_equal(flipped[5][0, :n, 1], 64 - plain[5][0, :n, 3])
+    np.testing.assert_array_equal(flipped[5][0, :n, 3], 64 - plain[5][0, :n, 1])
+    for a, b in zip(skipped, plain):
+        np.testing.assert_array_equal(a, b)
