@@ -45,7 +45,8 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     t0 = time.time()
-    if not (data_dir / "train" / "training.csv").is_file():
+    generated = not (data_dir / "train" / "training.csv").is_file()
+    if generated:
         from ra2.phantom import generate_dataset
 
         generate_dataset(data_dir, train_patients=train_patients, test_patients=test_patients, seed=seed,
@@ -86,7 +87,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
         "datasets": list(datasets),
         "phantom": {"folder": str(data_dir), "train_patients": int(len(train_labels)),
                     "test_patients": len(set().union(*(s.patient_ids.tolist() for s in test_sets.values()))),
-                    "size_scale": size_scale},
+                    "generated_here": generated, "size_scale": size_scale if generated else None},
         "groups": groups, "datasets": per_dataset,
         "thresholds": {d: e.threshold for d, e in ensembles.items()},
         "out_of_fold": {d: trained[d]["oof"] for d in datasets},
