@@ -7,9 +7,11 @@ scores), :func:`render_film` (one film and its :class:`FilmAnnotation`), the ann
 
 from ra2.phantom.annotations import (FilmAnnotation, ObjectAnnotation, polygon_to_mask, read_annotations,
                                      write_annotations)
+from ra2.phantom.contact_sheet import contact_sheet, damage_scale
 from ra2.phantom.dataset import generate_dataset, patient_id
 from ra2.phantom.labels import sample_patient_scores
 from ra2.phantom.render import render_film
 
 __all__ = ["FilmAnnotation", "ObjectAnnotation", "polygon_to_mask", "read_annotations", "write_annotations",
-           "generate_dataset", "patient_id", "sample_patient_scores", "render_film"]
+           "generate_dataset", "patient_id", "sample_patient_scores", "render_film", "contact_sheet",
+           "damage_scale"]

@@ -54,12 +54,14 @@ class Acquisition:
 
         h, w = canvas.shape
         f = h / self.height
-        v = 1.0 - np.exp(-self.exposure * canvas)
-        v = self.base + (self.contrast_hi - self.base) * np.clip(v / 0.93, 0.0, 1.0) ** self.gamma
+        f32 = np.float32
+        v = 1.0 - np.exp(f32(-self.exposure) * canvas)
+        curve = np.clip(v * f32(1 / 0.93), 0.0, 1.0) ** f32(self.gamma)
+        v = f32(self.base) + f32(self.contrast_hi - self.base) * curve
         yy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
         xx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
-        ramp = np.cos(self.heel_angle) * yy + np.sin(self.heel_angle) * xx
-        v = v * (1.0 + self.heel * ramp)
+        ramp = f32(np.cos(self.heel_angle)) * yy + f32(np.sin(self.heel_angle)) * xx
+        v = v * (1.0 + f32(self.heel) * ramp)
         if self.collimated:
             y1, x1, y2, x2 = (c * f for c in self.field)
             edge = max(1.0, 2.0 * f)
@@ -68,11 +70,11 @@ class Acquisition:
             my = np.clip((iy - y1) / edge, 0, 1) * np.clip((y2 - iy) / edge, 0, 1)
             mx = np.clip((ix - x1) / edge, 0, 1) * np.clip((x2 - ix) / edge, 0, 1)
             m = my[:, None] * mx[None, :]
-            v = v * m + self.collimation_value * (1.0 - m)
+            v = v * m + f32(self.collimation_value) * (1.0 - m)
         sigma = self.blur_sigma * f
         if sigma > 0.3:
             v = ndimage.gaussian_filter(v, sigma=sigma, mode="nearest")
-        return np.clip(v * 255.0, 0.0, 255.0).astype(np.float32)
+        return np.clip(v * f32(255.0), 0.0, 255.0).astype(np.float32)
 
 
 def sample_acquisition(rng: np.random.Generator, limb: str, size_scale: float) -> Acquisition:
@@ -102,7 +104,7 @@ def sample_acquisition(rng: np.random.Generator, limb: str, size_scale: float) -
     marker_value = 215 + 40 * u[4]
     return Acquisition(
         height=height, width=width, rotation=rotation, spread=float(u[5]), field=field, collimated=collimated,
-        fill=0.80 + 0.18 * u[6], shift=u[7:9].copy(), tissue_mm=(24.0 if hand else 34.0) * (0.85 + 0.3 * u[9]),
+        fill=0.86 + 0.13 * u[6], shift=u[7:9].copy(), tissue_mm=(24.0 if hand else 27.0) * (0.85 + 0.3 * u[9]),
         trab_contrast=0.2 + 0.25 * u[10], exposure=1.0 + 0.5 * u[11], base=0.02 + 0.14 * u[12],
         gamma=0.75 + 0.7 * u[13], contrast_hi=0.82 + 0.18 * u[14], heel=-0.12 + 0.24 * u[15],
         heel_angle=float(2 * np.pi * u[16]), collimation_value=0.78 + 0.2 * u[17],

@@ -96,8 +96,9 @@ class LongBone:
 
 @dataclass
 class EllipseBone:
-    """A compact bone drawn as a projected ellipsoid: centre (mm), semi-axes ``a`` along unit ``e1``, ``b``
-    across it; ``depth`` = its thickness through the film (mm) at the centre."""
+    """A compact bone drawn as a projected super-ellipsoid: centre (mm), semi-axes ``a`` along unit ``e1``,
+    ``b`` across it, exponent ``p`` (2 = ellipse, larger = boxier, so carpal bones pack like real ones);
+    ``depth`` = its thickness through the film (mm) at the centre."""
 
     name: str
     centre: np.ndarray
@@ -105,6 +106,7 @@ class EllipseBone:
     b: float
     e1: np.ndarray
     depth: float
+    p: float = 2.0
     density: float = 1.0
     pits: list[Pit] = field(default_factory=list)
 
@@ -112,17 +114,19 @@ class EllipseBone:
     def e2(self) -> np.ndarray:
         return perpendicular(self.e1)
 
-    def support(self, d: np.ndarray) -> np.ndarray:
-        """The boundary point farthest along unit direction ``d`` (y, x) mm."""
-        p, q = float(d @ self.e1), float(d @ self.e2)
-        n = np.sqrt((self.a * p) ** 2 + (self.b * q) ** 2)
-        return self.centre + (self.a ** 2 * p * self.e1 + self.b ** 2 * q * self.e2) / n
-
     def outline(self, k: int = 24, grow: float = 0.0) -> np.ndarray:
-        """[k, (y, x)] mm points on the ellipse grown by ``grow`` mm."""
+        """[k, (y, x)] mm points on the boundary grown by ``grow`` mm."""
         t = np.linspace(0, 2 * np.pi, k, endpoint=False)
-        return (self.centre + np.outer((self.a + grow) * np.cos(t), self.e1)
-                + np.outer((self.b + grow) * np.sin(t), self.e2))
+        c, s = np.cos(t), np.sin(t)
+        e = 2.0 / self.p
+        cs = np.sign(c) * np.abs(c) ** e
+        ss = np.sign(s) * np.abs(s) ** e
+        return (self.centre + np.outer((self.a + grow) * cs, self.e1) + np.outer((self.b + grow) * ss, self.e2))
+
+    def support(self, d: np.ndarray) -> np.ndarray:
+        """The boundary point farthest along unit direction ``d`` (y, x) mm (sampled, 1 degree)."""
+        pts = self.outline(360)
+        return pts[int(np.argmax(pts @ d))]
 
     def place_beyond(self, other_point: np.ndarray, d: np.ndarray, gap: float) -> None:
         """Move the centre so that the bone's boundary point facing ``-d`` lies ``gap`` mm beyond
@@ -170,15 +174,6 @@ class Skeleton:
     tissue_polygons: list[np.ndarray]  # [K, (y, x)] mm
     ring_sites: list[tuple[np.ndarray, np.ndarray, float]]  # (centre, axis, soft-tissue radius) mm
 
-    def all_points(self) -> np.ndarray:
-        """[N, (y, x)] mm: bone outlines and soft-tissue extremes (for fitting the limb into a film)."""
-        pts = [b.outline() for b in self.bones.values()]
-        for p0, p1, r in self.tissue_capsules:
-            for p in (p0, p1):
-                pts.append(p + r * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]]))
-        pts.extend(self.tissue_polygons)
-        return np.concatenate(pts)
-
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
     """Convex hull [K, (y, x)] of [N, (y, x)] points (monotone chain, counter-clockwise in (x, y))."""
@@ -217,16 +212,41 @@ def _chain(bones: dict, joints: dict, first: LongBone, specs: list[dict],
         bone = LongBone(name=spec["name"], p0=p0, axis=axis, length=spec["length"], w0=spec["w0"],
                         wm=spec["wm"], w1=spec["w1"], k0=spec["k0"], k1=spec["k1"],
                         cortex=spec.get("cortex", 0.24), plate1=spec.get("plate1", True))
-        if ank:
+        bones[bone.name] = bone
+        if ank:  # ankylosis: no articular plates, a bridge of bone across the former gap
             prev.plate1 = False
             bone.plate0 = False
-        bones[bone.name] = bone
+            half = max(prev.k1, 0.5) + max(-bone.k0, 0.0)
+            wb = 0.85 * min(prev.w1, bone.w0)
+            bones[f"{jkey}_fusion"] = EllipseBone(f"{jkey}_fusion", centre=centre.copy(), a=wb, b=half,
+                                                  e1=perpendicular(axis), depth=wb, p=2.4, density=0.4)
         joints[jkey] = Joint(key=jkey, centre=centre, axis=(prev.axis + axis) / np.linalg.norm(prev.axis + axis),
                              half_width=max(prev.w1, bone.w0), gap=gap, proximal=prev.name, distal=bone.name,
                              ankylosed=ank)
         out.append(bone)
         prev = bone
     return out
+
+
+def stack_shift(moving: np.ndarray, fixed: np.ndarray, d: np.ndarray, gap: float, bin_mm: float = 0.5) -> float:
+    """Distance to move points ``moving`` [N, (y, x)] along unit ``d`` so that, over the lateral range where
+    they face ``fixed`` [M, (y, x)], the smallest clearance along ``d`` is ``gap`` mm."""
+    perp = perpendicular(d)
+    pm, dm = moving @ perp, moving @ d
+    pf, df = fixed @ perp, fixed @ d
+    lo, hi = max(pm.min(), pf.min()), min(pm.max(), pf.max())
+    if hi <= lo:  # not facing: fall back to the extreme points
+        return float(gap - (dm.min() - df.max()))
+    edges = np.arange(lo, hi + bin_mm, bin_mm)
+    im, jf = np.digitize(pm, edges), np.digitize(pf, edges)
+    clear = np.inf
+    for k in range(1, len(edges)):
+        a, b = dm[im == k], df[jf == k]
+        if a.size and b.size:
+            clear = min(clear, float(a.min() - b.max()))
+    if not np.isfinite(clear):
+        clear = float(dm.min() - df.max())
+    return float(gap - clear)
 
 
 # Normal joint-gap widths (mm) before narrowing; chosen slightly wide so gaps stay visible on small films.
@@ -274,11 +294,21 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
                     w0=6.5 * size, wm=5.6 * size, w1=7.6 * size * wid_j[1], k0=0.0, k1=3.0 * size,
                     cortex=0.26, plate0=False)
     bones["radius"], bones["ulna"] = radius, ulna
+    # Styloid processes: the radial one at the thumb-side corner of the radius, the ulnar one beyond the
+    # ulnar head (drawn as small compact bones overlapping the ends).
+    bones["radial_styloid"] = EllipseBone("radial_styloid", centre=radius.point(radius.length - 1.0 * size,
+                                                                                 radius.w1 - 2.8 * size),
+                                          a=5.5 * size, b=2.8 * size, e1=radius.axis, depth=5.0 * size, p=2.2,
+                                          density=0.6)
+    bones["ulnar_styloid"] = EllipseBone("ulnar_styloid", centre=ulna.point(ulna.length + 0.2 * ulna.k1,
+                                                                            -0.62 * ulna.w1),
+                                         a=4.0 * size, b=1.9 * size, e1=ulna.axis, depth=3.5 * size, p=2.2,
+                                         density=0.6)
     rad_surface = radius.tip  # centre of the concave distal articular surface
 
     def carpal(name, a, b, angle, depth_k, j):
         return EllipseBone(name, centre=np.zeros(2), a=a * size * carp_j[j], b=b * size * carp_j[j + 8],
-                           e1=direction(angle), depth=depth_k * size * min(a, b) * 2.0)
+                           e1=direction(angle), depth=0.6 * depth_k * size * min(a, b) * 2.0, p=2.7)
 
     scaph = carpal("scaphoid", 12.0, 6.6, 50.0, 1.2, 0)
     lunate = carpal("lunate", 8.2, 8.0, 0.0, 1.2, 1)
@@ -288,53 +318,65 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
     trapd = carpal("trapezoid", 6.6, 5.6, 10.0, 1.2, 5)
     capit = carpal("capitate", 11.5, 7.4, 2.0, 1.2, 6)
     hamat = carpal("hamate", 10.0, 7.6, -12.0, 1.2, 7)
+    rad_pts = np.array([radius.point(radius.length + radius.k1 * (1 - (v / radius.w1) ** 2), v)
+                        for v in np.linspace(-radius.w1, radius.w1, 60)])
+    ulna_pts = ulna.outline()
+
+    def put(bone: EllipseBone, lateral: float, below: list[np.ndarray], d: np.ndarray, gap: float) -> None:
+        """Centre ``bone`` at ``lateral`` mm (x, relative to the radius surface) and slide it along ``d``
+        until it clears the points ``below`` by ``gap`` mm."""
+        bone.centre = np.array([rad_surface[0], rad_surface[1] + lateral * size]) + 60.0 * size * d
+        pts = bone.outline(180)
+        bone.centre = bone.centre + stack_shift(pts, np.concatenate(below), d, gap) * d
+
     # Proximal row on the radius (radiocarpal gap), triquetrum over the ulna (TFCC space, unscored).
     g_rc = g("wrist__radcar", "radcar")
-    scaph.place_beyond(rad_surface + np.array([0.0, 6.5 * size]), up, g_rc)
-    lunate.place_beyond(rad_surface + np.array([0.0, -6.0 * size]), up, g_rc)
-    triq.place_beyond(ulna.tip + np.array([0.0, 1.5 * size]), up, 3.0 * size)
-    pisi.centre = triq.centre + np.array([1.5, -3.5]) * size
+    put(scaph, 9.0, [rad_pts], up, g_rc)
+    put(lunate, -5.5, [rad_pts], up, g_rc)
+    put(triq, -14.5, [ulna_pts, lunate.outline(180)], direction(-30.0), 1.2 * size)
+    pisi.centre = triq.centre + np.array([2.0, -3.0]) * size
     # Distal row: capitate/hamate on the lunate/scaphoid (capnlun), trapezium/trapezoid on the scaphoid (mna).
     g_cl = g("wrist__capnlun", "capnlun")
-    capit.place_beyond(lunate.support(up) + np.array([0.0, 4.0 * size]), up, g_cl)
-    hamat.place_beyond(triq.support(up) + np.array([0.0, 3.0 * size]), up, g_cl)
     g_mna = g("wrist__mna", "mna")
     stt_dir = direction(25.0)
-    trapd.place_beyond(scaph.support(stt_dir) + np.array([0.0, -5.0 * size]), up, g_mna)
-    trapm.place_beyond(scaph.support(stt_dir) + np.array([0.5, 3.0 * size]), stt_dir, g_mna)
+    put(capit, -1.0, [scaph.outline(180), lunate.outline(180)], up, g_cl)
+    put(hamat, -14.5, [lunate.outline(180), triq.outline(180)], up, g_cl)
+    put(trapd, 10.5, [scaph.outline(180)], up, g_mna)
+    put(trapm, 14.5, [scaph.outline(180)], stt_dir, g_mna)
     for b in (scaph, lunate, triq, pisi, trapm, trapd, capit, hamat):
         bones[b.name] = b
     joints["wrist__radcar"] = Joint("wrist__radcar", rad_surface + 0.5 * g_rc * up, up, 13.0 * size, g_rc,
                                     "radius", "lunate", ankylosed=gap_factor.get("wrist__radcar", 1) <= 0)
-    cl_centre = 0.5 * (capit.support(-up) + lunate.support(up))
+    cl_centre = capit.support(-up) - 0.5 * g_cl * up
     joints["wrist__capnlun"] = Joint("wrist__capnlun", cl_centre, up, 9.0 * size, g_cl, "lunate", "capitate",
                                      ankylosed=gap_factor.get("wrist__capnlun", 1) <= 0)
-    mna_centre = 0.5 * (trapm.support(-stt_dir) + scaph.support(stt_dir))
+    mna_centre = trapm.support(-stt_dir) - 0.5 * g_mna * stt_dir
     joints["wrist__mna"] = Joint("wrist__mna", mna_centre, stt_dir, 7.0 * size, g_mna, "scaphoid", "trapezium",
                                  ankylosed=gap_factor.get("wrist__mna", 1) <= 0)
 
     # Metacarpals: bases on the distal carpal row; fan angles widen with the spread.
-    fan = {1: 32.0 + 14.0 * spread, 2: 5.0 + 3.0 * spread, 3: 0.0, 4: -4.0 - 3.0 * spread, 5: -9.0 - 6.0 * spread}
-    seat = {1: (trapm, direction(40.0), NORMAL_GAP["cmc"] * size),
-            2: (trapd, up, NORMAL_GAP["cmc"] * size),
-            3: (capit, up, g("wrist__cmc3", "cmc")),
-            4: (hamat, direction(-8.0), g("wrist__cmc4", "cmc")),
-            5: (hamat, direction(-25.0), g("wrist__cmc5", "cmc"))}
-    seat_shift = {1: 0.0, 2: 0.0, 3: 0.0, 4: 2.8, 5: -2.8}
+    fan = {1: 24.0 + 14.0 * spread, 2: 5.0 + 3.0 * spread, 3: 0.0, 4: -4.0 - 3.0 * spread, 5: -9.0 - 6.0 * spread}
+    seat = {1: (trapm, [trapm], 3.0, NORMAL_GAP["cmc"] * size),
+            2: (trapd, [trapd, trapm, capit], 0.5, NORMAL_GAP["cmc"] * size),
+            3: (capit, [capit, trapd], 0.0, g("wrist__cmc3", "cmc")),
+            4: (hamat, [hamat, capit], 3.0, g("wrist__cmc4", "cmc")),
+            5: (hamat, [hamat], -4.5, g("wrist__cmc5", "cmc"))}
     capsules = []
     ring_sites = []
     for f in range(1, 6):
         spec = _FINGERS[f]
-        carp, sdir, gap = seat[f]
+        carp, below, lateral, gap = seat[f]
         angle = fan[f] + turns[f, 0]
         axis = direction(angle)
         mcl = spec["mc"] * size * len_j[f]
         w0, wm, w1 = (w * size * wid_j[f] for w in spec["mcw"])
-        seat_pt = carp.support(sdir) + seat_shift[f] * size * perpendicular(up)
-        k0 = -1.2 * size
-        p0 = seat_pt + (gap + k0) * axis
-        mc = LongBone(f"mc{f}", p0=p0, axis=axis, length=mcl, w0=w0, wm=wm, w1=w1, k0=k0, k1=2.8 * size * wid_j[f],
+        k0 = -0.8 * size
+        start = carp.centre + lateral * size * perpendicular(axis) - 40.0 * size * axis
+        mc = LongBone(f"mc{f}", p0=start, axis=axis, length=mcl, w0=w0, wm=wm, w1=w1, k0=k0, k1=0.62 * w1,
                       cortex=0.26)
+        base_pts = np.array([mc.point(-k0 * (1 - (v / w0) ** 2), v) for v in np.linspace(-w0, w0, 40)])
+        mc.p0 = mc.p0 + stack_shift(base_pts, np.concatenate([b.outline(180) for b in below]), axis, gap) * axis
+        seat_pt = mc.base - gap * axis
         bones[mc.name] = mc
         key = {1: None, 2: None, 3: "wrist__cmc3", 4: "wrist__cmc4", 5: "wrist__cmc5"}[f]
         if key is not None:
@@ -345,16 +387,16 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         pl = [v * size * len_j[5 + f] for v in spec["ph"]]
         pw0, pwm, pw1 = (v * size * wid_j[5 + f] for v in spec["phw"])
         if f == 1:
-            specs = [dict(name="pp1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.0 * size, k1=2.2 * size),
+            specs = [dict(name="pp1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.6 * size, k1=0.5 * pw1),
                      dict(name="dp1", length=pl[2], w0=pw1 * 0.95, wm=pwm * 0.7, w1=pwm * 0.85,
                           k0=-0.9 * size, k1=1.5 * size, plate1=False)]
             keys = ["mcp__1", "mcp__ip"]
             gaps = [g("mcp__1", "mcp"), NORMAL_GAP["ip"] * size * extra_gap_factor.get("ip", 1.0)]
             anks = [gap_factor.get("mcp__1", 1) <= 0, False]
         else:
-            specs = [dict(name=f"pp{f}", length=pl[0], w0=pw0, wm=pwm, w1=pw1 * 0.92, k0=-1.1 * size, k1=2.0 * size),
+            specs = [dict(name=f"pp{f}", length=pl[0], w0=pw0, wm=pwm, w1=pw1 * 0.92, k0=-1.8 * size, k1=0.45 * pw1),
                      dict(name=f"mp{f}", length=pl[1], w0=pw1 * 0.95, wm=pwm * 0.8, w1=pw1 * 0.8,
-                          k0=-0.9 * size, k1=1.6 * size),
+                          k0=-1.3 * size, k1=0.4 * pw1),
                      dict(name=f"dp{f}", length=pl[2], w0=pw1 * 0.75, wm=pwm * 0.5, w1=pwm * 0.62,
                           k0=-0.7 * size, k1=1.4 * size, plate1=False)]
             keys = [f"mcp__{f}", f"pip__{f}", f"dip__{f}"]
@@ -364,9 +406,14 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         angles = [float(turns[f, 1 + i]) * 0.6 for i in range(len(specs))]
         chain = _chain(bones, joints, mc, specs, keys, gaps, angles, anks)
         tissue_r = 1.75 * pwm + 2.0 * size
-        capsules.append((mc.point(mcl * 0.55), chain[-1].tip, tissue_r))
+        last = chain[-1]
+        capsules.append((mc.point(mcl * 0.55), last.tip - (tissue_r - 3.5 * size) * last.axis, tissue_r))
         pp = chain[0]
         ring_sites.append((pp.point(pp.length * 0.45), pp.axis, tissue_r))
+    mc1 = bones["mc1"]  # the thumb's sesamoid bones over the MC1 head
+    for side, name in ((1, "sesamoid_thumb_radial"), (-1, "sesamoid_thumb_ulnar")):
+        c = mc1.point(mc1.length - 2.5 * size, side * 3.6 * size)
+        bones[name] = EllipseBone(name, centre=c, a=2.6 * size, b=2.1 * size, e1=mc1.axis, depth=3.5 * size)
     # Wrist areas (erosion: the named bone; narrowing: the gap) as polygons.
     regions["wrist__mc1"] = Region("wrist__mc1", _end_box(bones["mc1"], base=True, size=size))
     regions["wrist__mul"] = Region("wrist__mul", trapm.outline(grow=1.5 * size))
@@ -390,6 +437,8 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         np.array([bones[f"mc{f}"].point(bones[f"mc{f}"].length, 0) for f in range(2, 6)]),
         carpus, np.array([bones["mc5"].point(10 * size, -bones["mc5"].w0 - 7 * size),
                           bones["mc1"].point(12 * size, bones["mc1"].w0 + 6 * size),
+                          bones["mc1"].point(bones["mc1"].length * 0.5, bones["mc1"].wm + 5 * size),
+                          bones["mc1"].point(bones["mc1"].length * 0.75, -bones["mc1"].wm - 4 * size),
                           bones["mc2"].point(bones["mc2"].length * 0.9, 6 * size),
                           bones["mc5"].point(bones["mc5"].length * 0.9, -7 * size)])]))
     capsules.append((radius.point(-20.0), ulna.point(ulna.length - 5.0 * size), 0.0))
@@ -450,7 +499,7 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
 
     def tarsal(name, centre, a, b, angle, j):
         return EllipseBone(name, centre=np.array(centre) * size, a=a * size * tars_j[j], b=b * size * tars_j[j],
-                           e1=direction(angle), depth=0.9 * size * min(a, b) * 2.0)
+                           e1=direction(angle), depth=0.9 * size * min(a, b) * 2.0, p=2.6)
 
     tars = [tarsal("cuneiform1", (-4.0, 26.0), 12.0, 8.0, 8.0, 0),
             tarsal("cuneiform2", (-1.0, 13.0), 8.0, 6.0, 2.0, 1),
@@ -475,13 +524,13 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         seat_pt = carp.support(sdir) + shift * size * perpendicular(up)
         k0 = -1.0 * size
         mt = LongBone(f"mt{f}", p0=seat_pt + (1.5 * size + k0) * axis, axis=axis, length=spec["mt"] * size * len_j[f],
-                      w0=w0, wm=wm, w1=w1, k0=k0, k1=3.2 * size * (1.3 if f == 1 else 1.0), cortex=0.28)
+                      w0=w0, wm=wm, w1=w1, k0=k0, k1=0.6 * w1, cortex=0.28)
         bones[mt.name] = mt
         mt_heads.append(mt.point(mt.length))
         pl = [v * size * len_j[5 + f] for v in spec["ph"]]
         pw0, pwm, pw1 = (v * size * wid_j[5 + f] for v in spec["phw"])
         if f == 1:
-            specs = [dict(name="tp1_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.2 * size, k1=2.4 * size),
+            specs = [dict(name="tp1_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-2.0 * size, k1=0.45 * pw1),
                      dict(name="tp1_3", length=pl[2], w0=pw1 * 0.95, wm=pwm * 0.8, w1=pwm * 0.95,
                           k0=-1.0 * size, k1=1.8 * size, plate1=False)]
             keys = ["mtp__1", "mtp__ip"]
@@ -489,7 +538,7 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
                     NORMAL_GAP["ip"] * size * gap_factor.get("mtp__ip", 1.0)]
             anks = [gap_factor.get("mtp__1", 1) <= 0, gap_factor.get("mtp__ip", 1) <= 0]
         else:
-            specs = [dict(name=f"tp{f}_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-0.9 * size, k1=1.6 * size),
+            specs = [dict(name=f"tp{f}_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.6 * size, k1=0.45 * pw1),
                      dict(name=f"tp{f}_2", length=pl[1], w0=pw1 * 0.95, wm=pwm * 0.9, w1=pw1 * 0.85,
                           k0=-0.6 * size, k1=1.0 * size),
                      dict(name=f"tp{f}_3", length=pl[2], w0=pw1 * 0.8, wm=pwm * 0.65, w1=pwm * 0.75,
@@ -502,16 +551,18 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
         chain = _chain(bones, joints, mt, specs, keys, gaps,
                        list(turns[f, 1:1 + len(specs)] + (3.0 if f == 1 else -2.0)), anks)
         toe_tips.append(chain[-1].tip)
-        r = 1.45 * pw0 + 2.5 * size
-        capsules.append((mt.point(mt.length), chain[-1].tip, r))
+        r = 1.05 * pw0 + 2.0 * size
+        last = chain[-1]
+        capsules.append((mt.point(mt.length * 0.8), last.tip - (r - 3.5 * size) * last.axis, r))
         ring_sites.append((chain[0].point(chain[0].length * 0.5), chain[0].axis, r))
     mt1 = bones["mt1"]
     for side, name in ((1, "sesamoid_medial"), (-1, "sesamoid_lateral")):
         c = mt1.point(mt1.length - 5.0 * size, side * 4.2 * size)
-        bones[name] = EllipseBone(name, centre=c, a=5.0 * size, b=3.6 * size, e1=mt1.axis, depth=6.0 * size)
+        bones[name] = EllipseBone(name, centre=c, a=5.0 * size, b=3.6 * size, e1=mt1.axis, depth=4.5 * size)
     # Soft tissue: the forefoot/midfoot as one polygon around the tarsals and metatarsal heads.
     foot_poly = convex_hull(np.concatenate(
         [t.outline(grow=7.0 * size) for t in tars[:5]]
         + [np.array([h + np.array([0.0, s * 9.0 * size]) for s in (-1, 1)]) for h in mt_heads]
-        + [np.array([tars[5].centre + np.array([25.0, 0.0]) * size, tars[6].centre + np.array([30.0, -8.0]) * size])]))
+        + [np.array([tars[5].centre + np.array([25.0, 0.0]) * size,
+                     tars[6].centre + np.array([30.0, -8.0]) * size])]))
     return Skeleton("foot", bones, joints, {}, None, capsules, [foot_poly], ring_sites)

@@ -6,7 +6,8 @@ the score, so a film rendered twice with one score changed differs only at that 
 - Narrowing 0-4 multiplies the joint's normal gap by about 1, 0.7, 0.46, 0.24, 0 (4 = ankylosis), each
   with a per-joint jitter so that neighbouring scores overlap (reader disagreement).
 - Erosion 0-5 (hand, wrist) or 0-10 (foot: the two sides of the joint summed) bites pits of growing
-  number and size into the cortex of the bone ends next to the joint (or into the named wrist bone).
+  number and size (each a disc with a smaller overlapping satellite: irregular) into the cortex of the
+  bone ends next to the joint (or into the named wrist bone).
 """
 
 from __future__ import annotations
@@ -34,7 +35,17 @@ def _draws(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {"count": rng.normal(0.0, 0.6, size=1), "size": rng.uniform(0.75, 1.3, size=MAX_PITS),
             "side": rng.choice((-1.0, 1.0), size=MAX_PITS), "margin": rng.uniform(0, 1, size=MAX_PITS),
             "pos": rng.uniform(0, 1, size=(MAX_PITS, 2)), "depth": rng.uniform(0.55, 0.95, size=MAX_PITS),
-            "big": rng.uniform(0.8, 1.2, size=2)}
+            "big": rng.uniform(0.8, 1.2, size=2), "sat_angle": rng.uniform(0, 2 * np.pi, size=MAX_PITS),
+            "sat_size": rng.uniform(0.35, 0.7, size=MAX_PITS)}
+
+
+def _pit(d: dict[str, np.ndarray], i: int, a: float, b: float, r: float) -> list[Pit]:
+    """Pit ``i`` at local (a, b) with radius r, plus a smaller overlapping satellite: irregular outline."""
+    depth = float(d["depth"][i])
+    ang, k = d["sat_angle"][i], d["sat_size"][i]
+    return [Pit(a=float(a), b=float(b), radius=float(r), depth=depth),
+            Pit(a=float(a + 0.7 * r * np.cos(ang)), b=float(b + 0.7 * r * np.sin(ang)), radius=float(k * r),
+                depth=0.9 * depth)]
 
 
 def _count(score: float, d: dict[str, np.ndarray]) -> int:
@@ -61,7 +72,7 @@ def end_pits(score: float, size_score: float, bone: LongBone, distal_end: bool, 
             u = bone.length + max(bone.k1, 0.0) * np.sqrt(max(0.0, 1 - (v / bone.w1) ** 2)) - off
         else:
             u = -max(bone.k0, 0.0) * np.sqrt(max(0.0, 1 - (v / bone.w0) ** 2)) + max(-bone.k0, 0.0) + off
-        bone.pits.append(Pit(a=float(u), b=float(v), radius=float(r), depth=float(d["depth"][i])))
+        bone.pits.extend(_pit(d, i, float(u), float(v), r))
     if score >= 4:  # severe: a large bite out of the end (collapse of the bone end)
         r = w * (0.35 + 0.07 * (score - 4)) * d["big"][0]
         u = bone.length + 0.3 * w if distal_end else -0.3 * w
@@ -76,8 +87,8 @@ def ellipse_pits(score: float, bone: EllipseBone, rng: np.random.Generator) -> N
     for i in range(n):
         ang = 2 * np.pi * d["pos"][i, 0]
         f = 0.8 + 0.25 * d["pos"][i, 1]
-        bone.pits.append(Pit(a=float(bone.a * f * np.cos(ang)), b=float(bone.b * f * np.sin(ang)),
-                             radius=float(m * (0.12 + 0.05 * score) * d["size"][i]), depth=float(d["depth"][i])))
+        bone.pits.extend(_pit(d, i, float(bone.a * f * np.cos(ang)), float(bone.b * f * np.sin(ang)),
+                              float(m * (0.12 + 0.05 * score) * d["size"][i])))
     if score >= 4:
         ang = 2 * np.pi * d["margin"][0]
         bone.pits.append(Pit(a=float(0.6 * bone.a * np.cos(ang)), b=float(0.6 * bone.b * np.sin(ang)),

@@ -68,6 +68,9 @@ def generate_dataset(out: Path, train_patients: int, test_patients: int, seed: i
                      workers: int | None = None) -> None:
     """Write a phantom data set under ``out`` (see the module docstring for the layout).
 
+    Phantom films (``PHA*-{LH,RH,LF,RF}.jpg``) already in ``out/train`` or ``out/test`` are replaced: the
+    folders then hold exactly the films of the CSVs.
+
     ``size_scale`` scales the film sizes (1.0: about 1000-3000 px per side). ``workers``: processes used
     for rendering (default: the CPU count; 1 renders in this process); the output does not depend on it.
     """
@@ -79,6 +82,9 @@ def generate_dataset(out: Path, train_patients: int, test_patients: int, seed: i
     train_dir, test_dir = out / "train", out / "test"
     for d in (train_dir, test_dir):
         d.mkdir(parents=True, exist_ok=True)
+        # Films of an earlier, larger phantom run in the same folder would not match the new CSVs.
+        for stale in d.glob(f"{ID_PREFIX}[0-9]*-[LR][HF].jpg"):
+            stale.unlink()
     score_rng = np.random.default_rng([seed, 0])
     rows = []
     for i in range(train_patients + test_patients):

@@ -22,7 +22,7 @@ from ra2.phantom.anatomy import EllipseBone, LongBone, Pit, Skeleton
 # Attenuation per mm of path (arbitrary units tuned by eye for a plausible radiograph).
 MU_CORTEX = 0.115
 MU_TRABECULAR = 0.038
-MU_PLATE = 0.09
+MU_PLATE = 0.06
 MU_SOFT = 0.013
 
 
@@ -141,17 +141,18 @@ def draw_ellipse_bone(canvas: np.ndarray, texture: np.ndarray, bone: EllipseBone
     e1, e2 = bone.e1, bone.e2
     s = dy * e1[0] + dx * e1[1]
     t = dy * e2[0] + dx * e2[1]
-    r2 = (s / bone.a) ** 2 + (t / bone.b) ** 2
+    q = bone.p
+    r2 = (np.abs(s / bone.a) ** q + np.abs(t / bone.b) ** q) ** (2.0 / q)
     inside = r2 < 1.0
     if not inside.any():
         return
-    c = 0.9 + 0.04 * min(bone.a, bone.b)
+    c = 0.5 + 0.04 * min(bone.a, bone.b)
     ai, bi = max(bone.a - c, 0.5), max(bone.b - c, 0.5)
-    r2i = (s / ai) ** 2 + (t / bi) ** 2
+    r2i = (np.abs(s / ai) ** q + np.abs(t / bi) ** q) ** (2.0 / q)
     depth_i = bone.depth * min(ai / bone.a, bi / bone.b)
     total = bone.depth * _sqrt0(1.0 - r2)
     inner = depth_i * _sqrt0(1.0 - r2i)
-    dens = MU_CORTEX * 0.8 * (total - inner) + MU_TRABECULAR * inner * (1.0 + trab_contrast * texture[sl])
+    dens = MU_CORTEX * (total - inner) + MU_TRABECULAR * inner * (1.0 + trab_contrast * texture[sl])
     dens *= _pit_factor(s, t, bone.pits, 1.0 / place.scale)
     canvas[sl] += np.where(inside, dens * bone.density, 0.0).astype(np.float32)
 
@@ -180,35 +181,43 @@ def draw_bar(canvas: np.ndarray, centre_mm: np.ndarray, axis: np.ndarray, half_l
 
 
 def trabecular_texture(shape: tuple[int, int], px_per_mm: float, rng: np.random.Generator) -> np.ndarray:
-    """[H, W] float32 band-pass noise (~zero mean, unit sd) with a grain of about 0.6 mm."""
+    """[H, W] float32 band-pass noise (~zero mean, unit sd) with a grain of about 0.5 mm, half of it
+    streaked along y (trabeculae follow the long axes of digits, which point up). Box filters: cheap."""
     from scipy import ndimage
 
     noise = rng.standard_normal(shape, dtype=np.float32)
-    fine = ndimage.gaussian_filter(noise, sigma=max(0.5, 0.18 * px_per_mm), mode="nearest")
-    coarse = ndimage.gaussian_filter(fine, sigma=max(1.2, 0.6 * px_per_mm), mode="nearest")
-    band = fine - coarse
-    sd = float(band.std()) or 1.0
-    return (band / sd).astype(np.float32)
+    k = max(2, int(round(0.45 * px_per_mm)))
+    iso = ndimage.uniform_filter(noise, size=k, mode="nearest")
+    streak = ndimage.uniform_filter(noise, size=(3 * k, max(1, k // 2)), mode="nearest")
+    fine = iso / np.float32(iso[::7, ::7].std() or 1.0) + 0.6 * streak / np.float32(streak[::7, ::7].std() or 1.0)
+    band = fine - ndimage.uniform_filter(fine, size=4 * k, mode="nearest")
+    sd = float(band[::7, ::7].std()) or 1.0
+    return band * np.float32(1.0 / sd)
 
 
 def soft_tissue(shape: tuple[int, int], skel: Skeleton, place: Placement, thickness_mm: float) -> np.ndarray:
-    """[H, W] float32 attenuation of the soft tissue: palm/foot polygons and digit capsules drawn at half
-    resolution, blurred into rounded edges, scaled so the thickest part is ``thickness_mm`` of tissue."""
+    """[H, W] float32 attenuation of the soft tissue: the palm/foot polygons (blurred 5 mm: fleshy,
+    rounded outlines) and the digit capsules (blurred 2 mm) drawn at half resolution, combined by maximum,
+    scaled so the thickest part is ``thickness_mm`` of tissue."""
     f = 0.5
     h, w = max(1, int(round(shape[0] * f))), max(1, int(round(shape[1] * f)))
-    img = Image.new("L", (w, h), 0)
-    draw = ImageDraw.Draw(img)
     sp = place.scaled(f)
+    body = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(body)
     for poly in skel.tissue_polygons:
         pts = sp.to_px(poly)
         draw.polygon([(float(x), float(y)) for y, x in pts], fill=235)
+    digits = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(digits)
     for p0, p1, r in skel.tissue_capsules:
         a, b = sp.to_px(p0), sp.to_px(p1)
         rp = r * sp.scale
         draw.line([(float(a[1]), float(a[0])), (float(b[1]), float(b[0]))], fill=200, width=max(1, int(2 * rp)))
         for c in (a, b):
             draw.ellipse([float(c[1] - rp), float(c[0] - rp), float(c[1] + rp), float(c[0] + rp)], fill=200)
-    img = img.filter(ImageFilter.GaussianBlur(float(max(1.0, 1.6 * sp.scale))))
+    body = body.filter(ImageFilter.GaussianBlur(float(max(1.0, 5.0 * sp.scale))))
+    digits = digits.filter(ImageFilter.GaussianBlur(float(max(1.0, 2.0 * sp.scale))))
+    img = Image.fromarray(np.maximum(np.asarray(body), np.asarray(digits)))
     img = img.resize((shape[1], shape[0]), Image.BILINEAR)
     t = np.asarray(img, dtype=np.float32) / 235.0
     # A rounded profile: thickness grows like sqrt near the skin edge.

@@ -20,6 +20,9 @@ from ra2.phantom.annotations import FilmAnnotation, ObjectAnnotation
 MAX_CANVAS = 1100  # working-canvas long side (px); larger films are rendered here and resized
 JOINT_BOX_HALF = 1.7  # joint box half-side, in units of the joint's bone half-width
 METAL = 3.5  # attenuation of a metal ring band / screw
+# Wrist erosion area -> the bone its pits go into.
+WRIST_EROSION_BONE = {"wrist__mc1": "mc1", "wrist__mul": "trapezium", "wrist__nav": "scaphoid",
+                      "wrist__lunate": "lunate", "wrist__radius": "radius", "wrist__ulna": "ulna"}
 
 
 def limb_scores(limb: str, scores: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -51,18 +54,21 @@ def _build(limb: str, by_class: dict[str, dict[str, int]], anat_rng: np.random.G
         ["ip", "dip__2", "dip__3", "dip__4", "dip__5", "toe_pip__2", "toe_pip__3", "toe_pip__4", "toe_pip__5",
          "toe_dip__2", "toe_dip__3", "toe_dip__4", "toe_dip__5"], anat_rng.uniform(0.55, 1.15, size=13))}
     skel = (build_hand if hand else build_foot)(anat_rng, gaps, spread, extra)
+    bone_density = float(anat_rng.uniform(0.82, 1.12))  # the patient's bone mineral density
+    for bone in skel.bones.values():
+        bone.density *= bone_density
     for c in classes:
         e = by_class[c].get(contract.EROSION, 0)
         r = site_rngs[c]
-        if c.startswith("wrist__"):
-            name = c.split("__")[1]
-            if name in ("mul", "nav", "lunate"):
-                bone = skel.bones[{"mul": "trapezium", "nav": "scaphoid", "lunate": "lunate"}[name]]
+        if c in WRIST_EROSION_BONE:
+            bone = skel.bones[WRIST_EROSION_BONE[c]]
+            if isinstance(bone, LongBone):  # distal radius/ulna, or the base of MC1
+                damage.end_pits(e, e, bone, distal_end=(bone.name != "mc1"), rng=r)
+            else:
                 damage.ellipse_pits(e, bone, r)
-            elif name in ("radius", "ulna", "mc1"):
-                bone = skel.bones[{"radius": "radius", "ulna": "ulna", "mc1": "mc1"}[name]]
-                damage.end_pits(e, e, bone, distal_end=(name != "mc1"), rng=r)
-            continue  # narrowing-only wrist sites: the gap is already set
+            continue
+        if c.startswith("wrist__"):
+            continue  # narrowing-only wrist areas: the gap is already set
         j = skel.joints[c]
         prox, dist = skel.bones[j.proximal], skel.bones[j.distal]
         assert isinstance(prox, LongBone) and isinstance(dist, LongBone)
@@ -81,6 +87,7 @@ def _fit_points(skel: Skeleton) -> np.ndarray:
             continue
         else:
             pts.append(b.outline())
+    # A hand's last capsule is the forearm, which may run off the film.
     for p0, p1, r in skel.tissue_capsules[:-1] if skel.limb_type == "hand" else skel.tissue_capsules:
         pts.append(p1 + r * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]]))
     return np.concatenate(pts)
@@ -95,7 +102,7 @@ def _placement(skel: Skeleton, acq: Acquisition) -> raster.Placement:
     avail = np.array([cy2 - cy1, cx2 - cx1]) * 0.94
     scale = float(min(avail / (hi - lo))) * acq.fill
     slack = avail - scale * (hi - lo)
-    centre = np.array([(cy1 + cy2) / 2, (cx1 + cx2) / 2]) + (acq.shift - 0.5) * slack * 0.9
+    centre = np.array([(cy1 + cy2) / 2, (cx1 + cx2) / 2]) + (acq.shift - 0.5) * slack * 0.6
     offset = centre - scale * (lo + hi) / 2
     return raster.Placement(scale=scale, rot=rot, offset=offset)
 
@@ -123,8 +130,10 @@ def _circle(centre: np.ndarray, radius: float, k: int = 24) -> np.ndarray:
 
 
 def _clip_poly(poly: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Clip [K, (y, x)] vertices into ``box`` and round them to 0.01 px (the precision of the JSON file)."""
     y1, x1, y2, x2 = box
-    return np.stack([np.clip(poly[:, 0], y1, y2), np.clip(poly[:, 1], x1, x2)], axis=1).astype(np.float32)
+    clipped = np.stack([np.clip(poly[:, 0], y1, y2), np.clip(poly[:, 1], x1, x2)], axis=1)
+    return np.round(clipped, 2).astype(np.float32)
 
 
 def _box_of(poly: np.ndarray) -> tuple[float, float, float, float]:
@@ -162,7 +171,7 @@ def annotate(skel: Skeleton, place: raster.Placement, limb: str, height: int, wi
         for det in contract.CARPUS_DETECTORS:
             for cls in contract.DETECTOR_CLASSES[det]:
                 poly = _clip_poly(to_film(skel.regions[cls].polygon), (cy1, cx1, cy2, cx2))
-                local = (poly - np.array([cy1, cx1], dtype=np.float32)).astype(np.float32)
+                local = np.round(poly - np.array([cy1, cx1], dtype=np.float32), 2).astype(np.float32)
                 film.objects.append(ObjectAnnotation(det, cls, site_of[cls], _box_of(poly), poly,
                                                      box_in_carpus=_box_of(local), polygon_in_carpus=local))
     return film
@@ -192,10 +201,14 @@ def _markers(img: Image.Image, limb: str, acq: Acquisition, limb_box: tuple[floa
                        fill=int(acq.marker_bg))
     draw.text((tx, ty), letter, fill=int(acq.marker_value), font=font)
     if acq.text is not None:
-        _, _, ty2, _ = corners[1]
+        _, (_, right), ty2, _ = corners[1]
         small = ImageFont.load_default(max(6, size // 3))
-        tx2 = margin if corners[1][1][1] == 0 else max(margin, w - margin - int(size * 0.2 * len(acq.text)))
-        draw.text((tx2, ty2), acq.text, fill=int(acq.marker_value), font=small)
+        tw = int(np.ceil(draw.textlength(acq.text, font=small)))
+        tx2 = max(0, w - margin - tw) if right else margin
+        # Printed text is light on a dark field and dark on a bright (collimated) border.
+        under = np.asarray(img)[ty2:ty2 + max(1, size // 3), tx2:tx2 + max(1, tw)]
+        fill = int(acq.marker_value) if under.size == 0 or under.mean() < 128 else int(acq.marker_bg)
+        draw.text((tx2, ty2), acq.text, fill=fill, font=small)
 
 
 def render_film(limb: str, scores: dict[str, int], rng: np.random.Generator, size_scale: float = 1.0,
@@ -222,8 +235,8 @@ def render_film(limb: str, scores: dict[str, int], rng: np.random.Generator, siz
 
     f = min(1.0, MAX_CANVAS / max(height, width))
     ch, cw = max(8, int(round(height * f))), max(8, int(round(width * f)))
-    cplace = raster.Placement(place.scale * f, place.rot, place.offset * np.array([ch / height, cw / width]))
-    cplace.scale = place.scale * (ch / height + cw / width) / 2
+    fy, fx = ch / height, cw / width  # equal up to rounding; the canvas is resized to the film at the end
+    cplace = raster.Placement(place.scale * (fy + fx) / 2, place.rot, place.offset * np.array([fy, fx]))
     canvas = raster.soft_tissue((ch, cw), skel, cplace, acq.tissue_mm)
     texture = raster.trabecular_texture((ch, cw), cplace.scale, np.random.default_rng(tex_seed))
     for bone in skel.bones.values():
@@ -237,15 +250,16 @@ def render_film(limb: str, scores: dict[str, int], rng: np.random.Generator, siz
     if (ch, cw) != (height, width):
         pil = pil.resize((width, height), Image.BICUBIC)
     arr = np.asarray(pil.convert("L"))
-    if contract.is_right(limb):
-        arr = arr[:, ::-1]
     noise_rng = np.random.default_rng(noise_seed)
     k = acq.noise_levels
     noise = noise_rng.integers(-k, k + 1, size=arr.shape, dtype=np.int16)
     noise += noise_rng.integers(-k, k + 1, size=arr.shape, dtype=np.int16)
     out = arr.astype(np.int16) + noise
     np.clip(out, 0, 255, out=out)
-    pil = Image.fromarray(out.astype(np.uint8))
+    out = out.astype(np.uint8)
+    if contract.is_right(limb):  # mirror the whole left-limb film (noise included); markers come after
+        out = np.ascontiguousarray(out[:, ::-1])
+    pil = Image.fromarray(out)
     ann = annotate(skel, place, limb, height, width, patient_id)
     all_boxes = np.array([o.box for o in ann.objects])
     limb_box = (all_boxes[:, 0].min(), all_boxes[:, 1].min(), all_boxes[:, 2].max(), all_boxes[:, 3].max())
