@@ -128,11 +128,10 @@ def count_gflops(model, size):
 
 def bench_train_step(backbone, size, repeats, rng):
     import keras
-    import tensorflow as tf
 
+    from ra2.mrcnn.data import DataGenerator
     from ra2.mrcnn.model import MaskRCNN
     from ra2.mrcnn.shapes import ShapesDataset
-    from ra2.mrcnn.data import DataGenerator
 
     config = make_config(backbone, size, training=True)
     model = MaskRCNN("training", config, "/tmp/bench_mrcnn_runs")
@@ -152,7 +151,6 @@ def bench_train_step(backbone, size, repeats, rng):
         total, _ = step(batch)
         float(total)
         times.append(time.perf_counter() - t0)
-    del tf
     return {"first_call_s": first, "median_s": statistics.median(times), "min_s": min(times)}
 
 
