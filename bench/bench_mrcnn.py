@@ -52,7 +52,7 @@ def machine() -> dict:
     }
 
 
-def make_config(backbone: str, size: int, training: bool):
+def make_config(backbone: str, size: int, training: bool, min_confidence: float = 0.7):
     from ra2.mrcnn.config import Config
 
     class BenchConfig(Config):
@@ -63,7 +63,7 @@ def make_config(backbone: str, size: int, training: bool):
         IMAGE_MIN_DIM = size
         IMAGE_MAX_DIM = size
         RPN_ANCHOR_SCALES = tuple(int(s * size / 1024) or 1 for s in (32, 64, 128, 256, 512))
-        DETECTION_MIN_CONFIDENCE = 0.7
+        DETECTION_MIN_CONFIDENCE = min_confidence
         STEPS_PER_EPOCH = 1
 
     if backbone == "resnet18_slim":
@@ -79,10 +79,10 @@ def make_config(backbone: str, size: int, training: bool):
     return BenchConfig()
 
 
-def bench_detect(backbone, size, repeats, rng):
+def bench_detect(backbone, size, repeats, rng, min_confidence=0.7):
     from ra2.mrcnn.model import MaskRCNN
 
-    config = make_config(backbone, size, training=False)
+    config = make_config(backbone, size, training=False, min_confidence=min_confidence)
     model = MaskRCNN("inference", config, "/tmp/bench_mrcnn_runs")
     image = rng.integers(0, 255, (size, size, config.IMAGE_CHANNEL_COUNT), dtype=np.uint8)
     t0 = time.perf_counter()
@@ -128,11 +128,10 @@ def count_gflops(model, size):
 
 def bench_train_step(backbone, size, repeats, rng):
     import keras
-    import tensorflow as tf
 
+    from ra2.mrcnn.data import DataGenerator
     from ra2.mrcnn.model import MaskRCNN
     from ra2.mrcnn.shapes import ShapesDataset
-    from ra2.mrcnn.data import DataGenerator
 
     config = make_config(backbone, size, training=True)
     model = MaskRCNN("training", config, "/tmp/bench_mrcnn_runs")
@@ -152,7 +151,6 @@ def bench_train_step(backbone, size, repeats, rng):
         total, _ = step(batch)
         float(total)
         times.append(time.perf_counter() - t0)
-    del tf
     return {"first_call_s": first, "median_s": statistics.median(times), "min_s": min(times)}
 
 
@@ -162,6 +160,10 @@ def main(argv=None):
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--backbones", nargs="+", default=["resnet50", "resnet18_slim"])
     parser.add_argument("--train-size", type=int, default=256)
+    parser.add_argument("--min-confidence", type=float, default=0.7,
+                        help="DETECTION_MIN_CONFIDENCE; 0 makes the untrained model report "
+                             "DETECTION_MAX_INSTANCES detections (the mask head's worst case)")
+    parser.add_argument("--no-train", action="store_true", help="skip the training-step timing")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
 
@@ -171,9 +173,11 @@ def main(argv=None):
     rows = []
     for backbone in args.backbones:
         for size in args.sizes:
-            r = bench_detect(backbone, size, args.repeats, rng)
+            r = bench_detect(backbone, size, args.repeats, rng, args.min_confidence)
             rows.append({"what": "detect", "backbone": backbone, "size": size, **r})
             print(rows[-1], flush=True)
+        if args.no_train:
+            continue
         r = bench_train_step(backbone, args.train_size, args.repeats, rng)
         rows.append({"what": "train_step", "backbone": backbone, "size": args.train_size, **r})
         print(rows[-1], flush=True)

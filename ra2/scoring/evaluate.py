@@ -35,7 +35,8 @@ GROUPS = {"narrowing": ("narrowing",), "erosion": ("foot_erosion", "hand_erosion
 
 def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", train_patients: int = 40,
              test_patients: int = 15, size_scale: float = 0.5, seed: int = 0, progress: bool = True,
-             tta: bool = False, sampling: str | None = None) -> dict:
+             tta: bool = False, sampling: str | None = None, epochs: int | None = None,
+             patience: int | None = None, datasets=None) -> dict:
     """Train on the phantom's train split, score its test split; returns (and writes) the results."""
     from ra2.scoring.data import build_crop_sets, read_labels
     from ra2.scoring.ensemble import Ensemble
@@ -44,25 +45,29 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
 
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     t0 = time.time()
-    if not (data_dir / "train" / "training.csv").is_file():
+    generated = not (data_dir / "train" / "training.csv").is_file()
+    if generated:
         from ra2.phantom import generate_dataset
 
         generate_dataset(data_dir, train_patients=train_patients, test_patients=test_patients, seed=seed,
                          size_scale=size_scale)
     t_data = time.time() - t0
-    trained = train_regressors(data_dir / "train", out_dir / "ensembles", profile=get_profile(profile, sampling),
-                               progress=progress,
-                               seed=seed, crops_dir=out_dir / "crops")
+    datasets = tuple(datasets or contract.DATASETS)
+    trained = train_regressors(data_dir / "train", out_dir / "ensembles",
+                               profile=get_profile(profile, sampling, epochs, patience), progress=progress,
+                               seed=seed, crops_dir=out_dir / "crops", datasets=datasets)
     t_train = time.time() - t0 - t_data
 
     train_labels = read_labels(data_dir / "train" / "training.csv")
     column_mean = train_labels[list(contract.JOINT_COLUMNS)].astype(float).mean(axis=0)
-    ensembles = {d: Ensemble(out_dir / "ensembles" / d) for d in contract.DATASETS}
+    ensembles = {d: Ensemble(out_dir / "ensembles" / d) for d in datasets}
     sizes = {d: e.input_size for d, e in ensembles.items()}
     margin = next(iter(ensembles.values())).margin
     test_sets = build_crop_sets(data_dir / "test", data_dir / "gold_annotations.json", sizes,
                                 labels_csv=data_dir / "gold.csv", margin=margin, cache_dir=out_dir / "crops")
-    per_dataset, pooled = {}, {g: {"pred": [], "base": [], "gold": []} for g in GROUPS}
+    per_dataset = {}
+    pooled = {g: {"pred": [], "base": [], "gold": []} for g, members in GROUPS.items()
+              if any(d in datasets for d in members)}
     for d, e in ensembles.items():
         crops = test_sets[d]
         if len(crops) == 0:
@@ -78,12 +83,14 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     groups = {g: _scores(*(np.concatenate(v[k]) for k in ("pred", "base", "gold"))) for g, v in pooled.items()}
     result = {
         "profile": profile, "seed": seed, "tta": tta, "sampling": sampling or "profile default",
+        "epochs": epochs or "profile default", "patience": patience or "profile default",
+        "datasets": list(datasets),
         "phantom": {"folder": str(data_dir), "train_patients": int(len(train_labels)),
-                    "test_patients": int(len(set(test_sets["narrowing"].patient_ids.tolist()))),
-                    "size_scale": size_scale},
+                    "test_patients": len(set().union(*(s.patient_ids.tolist() for s in test_sets.values()))),
+                    "generated_here": generated, "size_scale": size_scale if generated else None},
         "groups": groups, "datasets": per_dataset,
         "thresholds": {d: e.threshold for d, e in ensembles.items()},
-        "out_of_fold": {d: trained[d]["oof"] for d in contract.DATASETS},
+        "out_of_fold": {d: trained[d]["oof"] for d in datasets},
         "seconds": {"phantom": round(t_data, 1), "training": round(t_train, 1),
                     "total": round(time.time() - t0, 1)},
     }
@@ -121,12 +128,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tta", action="store_true", help="test-time augmentation")
     parser.add_argument("--sampling", choices=("balanced", "weights", "none"),
                         help="override the profile's sampling for every data set")
+    parser.add_argument("--epochs", type=int, help="override the profile's epochs")
+    parser.add_argument("--patience", type=int, help="override the profile's early-stopping patience")
+    parser.add_argument("--datasets", nargs="+", choices=contract.DATASETS, help="train/score only these")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         result = evaluate(args.data, args.out, profile=args.profile, train_patients=args.train_patients,
                           test_patients=args.test_patients, size_scale=args.size_scale, seed=args.seed,
-                          progress=not args.no_progress, tta=args.tta, sampling=args.sampling)
+                          progress=not args.no_progress, tta=args.tta, sampling=args.sampling,
+                          epochs=args.epochs, patience=args.patience, datasets=args.datasets)
     except Ra2Error as exc:
         print(f"ra2: error: {exc}", file=sys.stderr)
         return 1

@@ -27,7 +27,7 @@ class TrainConfig:
     epochs: int = 100
     patience: int = 10  # early stopping on validation log2 RMSE
     learning_rate: float = 1e-4
-    loss: str = "mae"  # mae | logcosh | mse
+    loss: str = "mae"  # mae | logcosh | mse | log2_mse
     sampling: str = "balanced"  # balanced | weights | none
     steps_per_epoch: int | None = None  # cap on batches per epoch (None: the whole balanced epoch)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -99,10 +99,12 @@ SAMPLINGS = ("balanced", "weights", "none")
 PROFILES = {"smoke": _smoke, "cpu": _cpu, "full": _full}
 
 
-def get_profile(name: str, sampling: str | None = None) -> Profile:
+def get_profile(name: str, sampling: str | None = None, epochs: int | None = None,
+                patience: int | None = None) -> Profile:
     """A fresh :class:`Profile` by name (``smoke``, ``cpu``, ``full``).
 
-    ``sampling`` overrides every data set's sampling (``balanced``, ``weights``, ``none``).
+    ``sampling`` (``balanced``, ``weights``, ``none``), ``epochs`` and ``patience`` override every data
+    set's setting.
     """
     if name not in PROFILES:
         raise Ra2Error(f"unknown profile {name!r}; expected one of {sorted(PROFILES)}")
@@ -112,4 +114,7 @@ def get_profile(name: str, sampling: str | None = None) -> Profile:
             raise Ra2Error(f"unknown sampling {sampling!r}; expected one of {SAMPLINGS}")
         for t in prof.training.values():
             t.sampling = sampling
+    for t in prof.training.values():
+        t.epochs = epochs if epochs is not None else t.epochs
+        t.patience = patience if patience is not None else t.patience
     return prof

@@ -320,3 +320,19 @@ def test_compact_and_scatter_rois_round_trip():
     compact, flat = L.CompactRois()([tf.constant(pooled), tf.constant(none)])
     assert compact.shape[1] == 0
     assert not L.ScatterRois()([compact, flat, tf.constant(none)]).numpy().any()
+
+
+def test_full_conv2d_equals_conv2d():
+    import keras
+
+    x = np.random.default_rng(4).normal(size=(5, 3, 3, 4)).astype(np.float32)
+    full = L.FullConv2D(6, (3, 3), activation="relu")
+    conv = keras.layers.Conv2D(6, (3, 3), activation="relu")
+    full.build(x.shape)
+    conv.build(x.shape)
+    for w_full, w_conv in zip(full.weights, conv.weights):
+        w_full.assign(np.random.default_rng(5).normal(size=w_full.shape).astype(np.float32))
+        w_conv.assign(w_full.numpy())
+    np.testing.assert_allclose(np.asarray(full(x)), np.asarray(conv(x)), rtol=1e-5, atol=1e-5)
+    with pytest.raises(Exception):
+        full(np.zeros((1, 4, 4, 4), np.float32))

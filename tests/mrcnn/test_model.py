@@ -68,7 +68,18 @@ def trained(tmp_path_factory, datasets):
     model_dir = tmp_path_factory.mktemp("runs")
     model = MaskRCNN("training", TinyConfig(), model_dir)
     before = {n: head_weights(model, n) for n in ("res2a_slim_branch2a", "fpn_c5p5", "mrcnn_class_logits")}
-    history = model.train(shapes, empty, learning_rate=0.01, epochs=1, layers="heads", verbose=0)
+    calls = []
+
+    class Recorder:
+        def on_epoch_begin(self, epoch, logs):
+            calls.append(("begin", epoch))
+
+        def on_epoch_end(self, epoch, logs):
+            calls.append(("end", epoch, logs["lr"]))
+
+    history = model.train(shapes, empty, learning_rate=0.01, epochs=1, layers="heads", verbose=0,
+                          lr_schedule=lambda epoch: 0.02 * 0.98 ** epoch, custom_callbacks=[Recorder()])
+    model.callback_calls = calls
     return model, history, before, model_dir
 
 
@@ -99,6 +110,8 @@ def test_one_train_step_heads_only(trained):
                  "mrcnn_mask_loss", "val_loss"):
         assert np.isfinite(logs[name]), name
     assert logs["rpn_class_loss"] > 0
+    assert logs["lr"] == pytest.approx(0.02)  # the schedule wins over learning_rate
+    assert model.callback_calls == [("begin", 0), ("end", 0, pytest.approx(0.02))]
     # validation images have no instances: no positive ROI, so no box or mask loss
     assert logs["val_mrcnn_bbox_loss"] == 0.0 and logs["val_mrcnn_mask_loss"] == 0.0
     # layers="heads": the backbone is frozen, FPN and heads move

@@ -94,3 +94,16 @@ def test_variant_structure():
     assert m2.get_layer("conv1").kernel_size == (7, 7)
     assert type(m2.get_layer("conv1_act")).__name__ == "LeakyReLU"
     assert m2.get_layer("block2_layer2_drop").rate == pytest.approx(0.25)
+
+
+def test_log2_mse_loss_matches_metric():
+    from keras import ops
+
+    from ra2.scoring.metrics import log2_rmse
+    from ra2.scoring.train import log2_mse
+
+    y = np.array([[0.0], [1.0], [3.0], [0.0]], np.float32)
+    p = np.array([[1.0], [1.0], [7.0], [-0.5]], np.float32)
+    per_sample = ops.convert_to_numpy(log2_mse(y, p))
+    np.testing.assert_allclose(per_sample, [1.0, 0.0, 1.0, 0.0], atol=1e-6)  # log2(2)-0, 0, 3-2, clipped
+    assert np.sqrt(per_sample.mean()) == pytest.approx(log2_rmse(p, y), rel=1e-6)

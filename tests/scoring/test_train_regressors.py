@@ -70,3 +70,24 @@ def test_missing_training_csv_is_a_user_error(tmp_path):
     with pytest.raises(Ra2Error, match="training.csv"):
         train_regressors(tmp_path, tmp_path / "out")
     assert main(["train-regressors", "--train", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+
+
+def test_evaluate_reports_baseline_computed_from_the_csvs(phantom, tmp_path):
+    import pandas as pd
+
+    from ra2.scoring.evaluate import evaluate, markdown
+    from ra2.scoring.metrics import log2_rmse
+
+    result = evaluate(phantom, tmp_path / "ev", profile="smoke", datasets=["narrowing"], progress=False)
+    assert set(result["groups"]) == {"narrowing"}
+    train = pd.read_csv(phantom / "train" / "training.csv")
+    gold = pd.read_csv(phantom / "gold.csv")
+    cols = list(contract.NARROWING_COLUMNS)
+    mean = train[cols].mean().to_numpy()
+    expected = log2_rmse(np.tile(mean, (len(gold), 1)), gold[cols].to_numpy())
+    g = result["groups"]["narrowing"]
+    assert g["baseline_log2_rmse"] == pytest.approx(expected)
+    assert g["n_joints"] == len(gold) * len(cols)
+    assert g["improvement"] == pytest.approx(1 - g["ensemble_log2_rmse"] / g["baseline_log2_rmse"])
+    assert (tmp_path / "ev" / "evaluation.json").is_file()
+    assert "| narrowing |" in markdown(result)

@@ -129,3 +129,22 @@ def test_epoch_order_fills_fixed_steps_with_balanced_draws():
     plain = _epoch_order(labels, TrainConfig(batch_size=4, steps_per_epoch=None, sampling="none"),
                          np.random.default_rng(0))
     assert sorted(plain.tolist()) == list(range(55))
+
+
+def test_profiles_and_overrides():
+    from ra2.scoring.profiles import get_profile
+
+    full = get_profile("full")
+    assert full.n_folds == 5
+    assert full.sizes() == {"foot_erosion": 128, "hand_erosion": 128, "narrowing": 64}
+    assert {d: t.loss for d, t in full.training.items()} == {"foot_erosion": "mae", "hand_erosion": "mae",
+                                                            "narrowing": "logcosh"}
+    assert all(t.learning_rate == 1e-4 and t.sampling == "balanced" for t in full.training.values())
+    assert full.networks["narrowing"].architecture == "densenet88"
+    cpu = get_profile("cpu", sampling="weights", epochs=3, patience=1)
+    assert all(t.sampling == "weights" and t.epochs == 3 and t.patience == 1 for t in cpu.training.values())
+    assert get_profile("cpu").training["narrowing"].epochs == 10  # overrides never leak into the recipe
+    with pytest.raises(Ra2Error):
+        get_profile("huge")
+    with pytest.raises(Ra2Error):
+        get_profile("cpu", sampling="random")

@@ -1,0 +1,36 @@
+"""Slow: the training pipeline learns a visible lesion (minutes on a shared 2-core CPU)."""
+
+import numpy as np
+import pytest
+
+from ra2.scoring.data import CropSet
+from ra2.scoring.metrics import log2_rmse
+from ra2.scoring.profiles import get_profile
+from ra2.scoring.train import train_member
+
+
+@pytest.mark.slow
+def test_cpu_profile_learns_a_dark_spot_growing_with_the_score():
+    """600 noisy 48 px crops, 70% score 0; a dark disk of radius 1 + score at a random central spot.
+
+    The ``cpu`` narrowing recipe (10 epochs of 30 batches) must beat the training-mean baseline by 40%
+    on held-out patients (measured: 0.212 vs 0.963 log2 RMSE, 78% better, 4 minutes under load).
+    """
+    rng = np.random.default_rng(0)
+    n, s = 600, 48
+    labels = rng.choice([0] * 9 + [1, 2, 3, 4], size=n).astype(np.float32)
+    yy, xx = np.mgrid[:s, :s]
+    images = rng.normal(0.5, 0.1, (n, s, s)).astype(np.float32)
+    for i in np.flatnonzero(labels > 0):
+        cy, cx = rng.integers(18, 30, size=2)
+        images[i][((yy - cy) ** 2 + (xx - cx) ** 2) < (1 + labels[i]) ** 2] -= 0.3
+    patient = np.arange(n) % 40
+    crops = CropSet("narrowing", images, labels, np.array([f"P{p:02d}" for p in patient]),
+                    np.array(["LH_pip_J__2"] * n))
+    train, val = np.flatnonzero(patient >= 8), np.flatnonzero(patient < 8)
+    prof = get_profile("cpu")
+    _, meta, pred = train_member(prof.networks["narrowing"], prof.training["narrowing"], crops.subset(train),
+                                 crops.subset(val), seed=0, progress=False)
+    baseline = log2_rmse(np.full(len(val), labels[train].mean()), labels[val])
+    assert log2_rmse(pred, labels[val]) == pytest.approx(meta["validation"]["log2_rmse"])
+    assert meta["validation"]["log2_rmse"] < 0.6 * baseline
