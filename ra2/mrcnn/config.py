@@ -75,6 +75,11 @@ class Config:
     # Number of channels of the top-down layers of the feature pyramid.
     TOP_DOWN_PYRAMID_SIZE = 256
 
+    # Channels of the RPN's shared 3x3 convolution (`rpn_conv_shared`) and of the mask head's four
+    # convolutions (`mrcnn_mask_conv1..4`). matterport hard-codes 512 and 256; light CPU configs shrink them.
+    RPN_CONV_SHARED_SIZE = 512
+    MASK_CONV_SIZE = 256
+
     # Number of classification classes, including the background (class 0).
     NUM_CLASSES = 1
 

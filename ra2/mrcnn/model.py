@@ -21,7 +21,7 @@ Differences from matterport, all deliberate:
   ``LOSS_WEIGHTS``.
 - Weights are Keras 3 ``.weights.h5``; matterport-format HDF5 files load through
   :func:`ra2.mrcnn.legacy_weights.load_legacy_h5`.
-- Two optional config attributes size the light heads: ``RPN_CONV_SHARED_SIZE`` (default 512, the
+- Two config attributes beyond matterport's size the light heads: ``RPN_CONV_SHARED_SIZE`` (default 512, the
   depth of ``rpn_conv_shared``) and ``MASK_CONV_SIZE`` (default 256, the mask-head convolutions).
 """
 
@@ -109,7 +109,7 @@ def build_graph(mode: str, config) -> keras.Model:
     proposal_count = config.POST_NMS_ROIS_TRAINING if mode == "training" else config.POST_NMS_ROIS_INFERENCE
     rpn_rois = L.ProposalLayer(proposal_count, config.RPN_NMS_THRESHOLD, config, name="ROI")(
         [rpn_class, rpn_bbox, input_anchors])
-    mask_conv = int(getattr(config, "MASK_CONV_SIZE", 256))
+    mask_conv = int(config.MASK_CONV_SIZE)
 
     if mode == "training":
         input_rpn_match = keras.Input(shape=(None, 1), name="input_rpn_match", dtype="int32")
@@ -164,7 +164,7 @@ def build_rpn_model_for(config) -> keras.Model:
     """``rpn_model`` sized from ``config`` (anchor stride, ratios, pyramid depth)."""
     return L.build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS),
                              config.TOP_DOWN_PYRAMID_SIZE,
-                             int(getattr(config, "RPN_CONV_SHARED_SIZE", 512)))
+                             int(config.RPN_CONV_SHARED_SIZE))
 
 
 def _iter_layers(model):
