@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_OUT ?= demo_out
+# smoke: the whole road in minutes with tiny models; cpu: CPU-sized models (see docs/pipeline.md)
+DEMO_PROFILE ?= smoke
 EXTRA ?= cpu
 
 .PHONY: setup test test-slow demo bench clean
@@ -23,7 +25,7 @@ test-slow: setup
 	$(PY) -m pytest -q -m slow
 
 demo: setup
-	$(PY) -m ra2 demo --out $(DEMO_OUT)
+	$(PY) -m ra2 demo --out $(DEMO_OUT) --profile $(DEMO_PROFILE)
 
 bench: setup
 	$(PY) bench/run_all.py

@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"])
     p.add_argument("--size-scale", type=float, default=DEMO_DEFAULTS["size_scale"])
     p.add_argument("--profile", default=DEMO_DEFAULTS["profile"], choices=("smoke", "cpu", "full"),
-                   help="pipeline profile (cpu: about 15 minutes on 2 cores; smoke: seconds, untrained)")
+                   help="pipeline profile (smoke, the default: a few minutes, tiny barely-trained models that show the whole road; cpu: CPU-sized models, 47 min measured on a loaded 2-core machine, see docs/pipeline.md)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", help="train the pipeline: detectors (unless present) and regressor ensembles")

@@ -1,7 +1,7 @@
 """`make demo` / `ra2 demo`: the whole job on a generated phantom data set.
 
 What runs: phantom data set -> the four joint detectors trained on the phantom's ground-truth annotations
-(``cpu`` profile by default) -> joints detected on every training film -> regressor ensembles trained on
+(``smoke`` profile by default: minutes, tiny models; ``--profile cpu`` for CPU-sized models) -> joints detected on every training film -> regressor ensembles trained on
 crops cut around the DETECTED boxes -> the test films detected, cropped and scored -> ``predictions.csv``
 (validated) -> official scores, printed beside the scores of the reference predictor (each joint's training
 mean) on the same test patients.
@@ -13,7 +13,7 @@ import json
 import time
 from pathlib import Path
 
-DEMO_DEFAULTS = {"train_patients": 24, "test_patients": 12, "seed": 0, "size_scale": 0.35, "profile": "cpu"}
+DEMO_DEFAULTS = {"train_patients": 24, "test_patients": 12, "seed": 0, "size_scale": 0.35, "profile": "smoke"}
 
 
 def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
