@@ -27,6 +27,7 @@ class TrainConfig:
     epochs: int = 100
     patience: int = 10  # early stopping on validation log2 RMSE
     learning_rate: float = 1e-4
+    lr_schedule: str = "constant"  # constant | cosine (decay to 0 over epochs x steps_per_epoch)
     loss: str = "mae"  # mae | logcosh | mse | log2_mse
     sampling: str = "balanced"  # balanced | weights | none
     steps_per_epoch: int | None = None  # cap on batches per epoch (None: the whole balanced epoch)
