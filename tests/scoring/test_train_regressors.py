@@ -91,3 +91,23 @@ def test_evaluate_reports_baseline_computed_from_the_csvs(phantom, tmp_path):
     assert g["improvement"] == pytest.approx(1 - g["ensemble_log2_rmse"] / g["baseline_log2_rmse"])
     assert (tmp_path / "ev" / "evaluation.json").is_file()
     assert "| narrowing |" in markdown(result)
+
+    # Official SC2 of the baseline, by hand: per-patient RMSE in log2 space, weighted by the gold total.
+    from ra2.metrics import per_joint_log2_rmse, weights_from_total
+
+    off = result["official"]
+    assert set(off) == {"sc2", "all"}  # SC3 needs both erosion data sets
+    per_patient = np.sqrt(np.mean((np.log2(mean + 1) - np.log2(gold[cols].to_numpy() + 1)) ** 2, axis=1))
+    w = weights_from_total(gold["Overall_Tol"].to_numpy(dtype=float))
+    assert off["sc2"]["baseline"] == pytest.approx(float((w * per_patient).sum() / w.sum()))
+    assert off["sc2"]["improvement"] == pytest.approx(1 - off["sc2"]["ensemble"] / off["sc2"]["baseline"])
+    assert "| SC2 |" in markdown(result)
+    # The ensemble's frame: narrowing cells are the crop predictions (same pooled error), the others the
+    # training means; every narrowing joint had a crop.
+    frame = pd.read_csv(tmp_path / "ev" / "predictions.csv", dtype={"Patient_ID": str})
+    assert list(frame.columns) == list(contract.COLUMNS)
+    gold_s = gold.astype({"Patient_ID": str})
+    assert per_joint_log2_rmse(frame, gold_s, cols) == pytest.approx(g["ensemble_log2_rmse"])
+    ecols = list(contract.EROSION_COLUMNS)
+    np.testing.assert_allclose(frame[ecols].to_numpy(), np.tile(train[ecols].mean().to_numpy(), (len(frame), 1)))
+    assert result["joints_filled_with_baseline"] == 0
