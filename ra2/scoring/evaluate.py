@@ -43,8 +43,13 @@ OFFICIAL = {"narrowing": "sc2", "erosion": "sc3"}  # the official metric of each
 def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", train_patients: int = 40,
              test_patients: int = 15, size_scale: float = 0.5, seed: int = 0, progress: bool = True,
              tta: bool = False, sampling: str | None = None, epochs: int | None = None,
-             patience: int | None = None, datasets=None) -> dict:
-    """Train on the phantom's train split, score its test split; returns (and writes) the results."""
+             patience: int | None = None, datasets=None, ensembles_dir: str | Path | None = None) -> dict:
+    """Train on the phantom's train split, score its test split; returns (and writes) the results.
+
+    ``ensembles_dir``: score the ensembles already trained there (``<dataset>/ensemble.json`` + members,
+    as written by :func:`~ra2.scoring.train.train_regressors`) instead of training; ``profile``,
+    ``sampling``, ``epochs``, ``patience`` are then ignored.
+    """
     from ra2.io import read_gold_csv, read_training_csv
     from ra2.scoring.data import build_crop_sets, read_labels
     from ra2.scoring.ensemble import Ensemble
@@ -61,14 +66,25 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
                          size_scale=size_scale)
     t_data = time.time() - t0
     datasets = tuple(datasets or contract.DATASETS)
-    trained = train_regressors(data_dir / "train", out_dir / "ensembles",
-                               profile=get_profile(profile, sampling, epochs, patience), progress=progress,
-                               seed=seed, crops_dir=out_dir / "crops", datasets=datasets)
+    if ensembles_dir is None:
+        ensembles_dir = out_dir / "ensembles"
+        trained = train_regressors(data_dir / "train", ensembles_dir,
+                                   profile=get_profile(profile, sampling, epochs, patience), progress=progress,
+                                   seed=seed, crops_dir=out_dir / "crops", datasets=datasets)
+    else:
+        ensembles_dir = Path(ensembles_dir)
+        trained = {}
+        for d in datasets:
+            spec = ensembles_dir / d / "ensemble.json"
+            if not spec.is_file():
+                raise Ra2Error(f"{spec}: no such file (no trained {d} ensemble in {ensembles_dir})")
+            trained[d] = json.loads(spec.read_text())
+        profile = trained[datasets[0]].get("profile", "unknown")
     t_train = time.time() - t0 - t_data
 
     train_labels = read_labels(data_dir / "train" / "training.csv")
     column_mean = train_labels[list(contract.JOINT_COLUMNS)].astype(float).mean(axis=0)
-    ensembles = {d: Ensemble(out_dir / "ensembles" / d) for d in datasets}
+    ensembles = {d: Ensemble(ensembles_dir / d) for d in datasets}
     sizes = {d: e.input_size for d, e in ensembles.items()}
     margin = next(iter(ensembles.values())).margin
     test_sets = build_crop_sets(data_dir / "test", data_dir / "gold_annotations.json", sizes,
@@ -100,7 +116,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     result = {
         "profile": profile, "seed": seed, "tta": tta, "sampling": sampling or "profile default",
         "epochs": epochs or "profile default", "patience": patience or "profile default",
-        "datasets": list(datasets),
+        "datasets": list(datasets), "ensembles": str(ensembles_dir),
         "phantom": {"folder": str(data_dir), "train_patients": int(len(train_labels)),
                     "test_patients": len(set().union(*(s.patient_ids.tolist() for s in test_sets.values()))),
                     "generated_here": generated, "size_scale": size_scale if generated else None},
@@ -202,13 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
     parser.add_argument("--patience", type=int, help="override the profile's early-stopping patience")
     parser.add_argument("--datasets", nargs="+", choices=contract.DATASETS, help="train/score only these")
+    parser.add_argument("--ensembles", help="score the ensembles trained in this folder instead of training")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         result = evaluate(args.data, args.out, profile=args.profile, train_patients=args.train_patients,
                           test_patients=args.test_patients, size_scale=args.size_scale, seed=args.seed,
                           progress=not args.no_progress, tta=args.tta, sampling=args.sampling,
-                          epochs=args.epochs, patience=args.patience, datasets=args.datasets)
+                          epochs=args.epochs, patience=args.patience, datasets=args.datasets,
+                          ensembles_dir=args.ensembles)
     except Ra2Error as exc:
         print(f"ra2: error: {exc}", file=sys.stderr)
         return 1

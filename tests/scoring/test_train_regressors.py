@@ -111,3 +111,9 @@ def test_evaluate_reports_baseline_computed_from_the_csvs(phantom, tmp_path):
     ecols = list(contract.EROSION_COLUMNS)
     np.testing.assert_allclose(frame[ecols].to_numpy(), np.tile(train[ecols].mean().to_numpy(), (len(frame), 1)))
     assert result["joints_filled_with_baseline"] == 0
+    # Scoring the trained ensembles again without training gives the same numbers.
+    again = evaluate(phantom, tmp_path / "ev2", datasets=["narrowing"], progress=False,
+                     ensembles_dir=tmp_path / "ev" / "ensembles")
+    assert again["groups"] == result["groups"] and again["official"] == result["official"]
+    with pytest.raises(Ra2Error, match="no trained hand_erosion"):
+        evaluate(phantom, tmp_path / "ev3", datasets=["hand_erosion"], ensembles_dir=tmp_path / "ev" / "ensembles")
