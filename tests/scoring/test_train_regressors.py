@@ -117,3 +117,21 @@ def test_evaluate_reports_baseline_computed_from_the_csvs(phantom, tmp_path):
     assert again["groups"] == result["groups"] and again["official"] == result["official"]
     with pytest.raises(Ra2Error, match="no trained hand_erosion"):
         evaluate(phantom, tmp_path / "ev3", datasets=["hand_erosion"], ensembles_dir=tmp_path / "ev" / "ensembles")
+
+
+def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
+    from ra2.scoring.data import build_crop_sets
+    from ra2.scoring.fold_experiment import run
+    from ra2.scoring.folds import fold_indices, patient_folds
+    from ra2.scoring.metrics import log2_rmse
+
+    res = run(phantom, "narrowing", profile="smoke", fold=1, size=28, steps=2, schedule="cosine",
+              cache_dir=tmp_path / "crops")
+    assert res["input_size"] == 28 and res["train_config"]["lr_schedule"] == "cosine"
+    crops = build_crop_sets(phantom / "train", phantom / "train" / "annotations.json", {"narrowing": 28},
+                            labels_csv=phantom / "train" / "training.csv", cache_dir=tmp_path / "crops")["narrowing"]
+    tr, va = fold_indices(patient_folds(crops.patient_ids, 2, seed=0, labels=crops.labels), 1)
+    assert (res["n_train"], res["n_val"]) == (len(tr), len(va))
+    assert res["baseline_log2_rmse"] == pytest.approx(log2_rmse(np.full(len(va), crops.labels[tr].mean()),
+                                                                crops.labels[va]))
+    assert res["improvement"] == pytest.approx(1 - res["val_log2_rmse"] / res["baseline_log2_rmse"])
