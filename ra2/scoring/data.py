@@ -25,6 +25,7 @@ import pandas as pd
 
 from ra2 import Ra2Error, contract
 from ra2.detection.crops import DEFAULT_MARGIN, site_crops
+from ra2.io import read_film
 
 FilmReader = Callable[[Path], np.ndarray]
 
@@ -67,28 +68,6 @@ def standardize(images: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     mean = x.mean(axis=axes, keepdims=True)
     std = x.std(axis=axes, keepdims=True)
     return ((x - mean) / np.maximum(std, eps)).astype(np.float32)
-
-
-def default_reader() -> FilmReader:
-    """``ra2.io.read_film`` when present, otherwise a Pillow reader: ``[H, W]`` float32 grayscale in [0, 1]."""
-    try:
-        from ra2.io import read_film  # type: ignore[attr-defined]
-
-        return read_film
-    except ImportError:
-        return _read_film_pillow
-
-
-def _read_film_pillow(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as img:
-            arr = np.asarray(img.convert("L" if img.mode not in ("I", "I;16", "F") else "F"))
-    except (OSError, ValueError) as exc:
-        raise Ra2Error(f"cannot read film {path}: {exc}") from exc
-    arr = arr.astype(np.float32)
-    return arr / 255.0 if arr.max(initial=0) <= 255 else arr / arr.max()
 
 
 def crop_sets_from_films(films: Iterable[tuple[str, str, np.ndarray, Mapping[str, tuple]]],
@@ -182,7 +161,7 @@ def build_crop_sets(films_dir: str | Path, annotations_path: str | Path, sizes: 
         labels_csv: ``training.csv``/``gold.csv`` for the scores (None: labels NaN).
         cache_dir: where ``<dataset>_<size>_<fingerprint>.npz`` caches go (None: no cache). The fingerprint
             covers the files (path, size, mtime), the margin and the size.
-        reader: film reader ``path -> [H, W] float32`` (default :func:`default_reader`).
+        reader: film reader ``path -> [H, W] float32`` in [0, 1] (default :func:`ra2.io.read_film`).
     """
     films_dir, annotations_path = Path(films_dir), Path(annotations_path)
     if not annotations_path.is_file():
@@ -194,7 +173,7 @@ def build_crop_sets(films_dir: str | Path, annotations_path: str | Path, sizes: 
         return {d: CropSet.load(p) for d, p in cache_paths.items()}
 
     labels = read_labels(label_path) if label_path is not None else None
-    read = reader or default_reader()
+    read = reader or read_film
     entries = _film_boxes(annotations_path)
 
     def films():

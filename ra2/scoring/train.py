@@ -92,10 +92,24 @@ def make_model(net: RegressorConfig, train: TrainConfig):
               "mse": keras.losses.MeanSquaredError(), "log2_mse": log2_mse}
     if train.loss not in losses:
         raise Ra2Error(f"unknown loss {train.loss!r}; expected one of {sorted(losses)}")
-    model.compile(optimizer=keras.optimizers.Adam(train.learning_rate), loss=losses[train.loss],
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate(train)), loss=losses[train.loss],
                   jit_compile=_switch(train.jit_compile) and not train.run_eagerly,
                   run_eagerly=train.run_eagerly)
     return model
+
+
+def learning_rate(train: TrainConfig):
+    """The optimiser's learning rate: ``train.learning_rate`` as is (``constant``) or a cosine decay from it
+    to 0 over ``epochs x steps_per_epoch`` steps (``cosine``; needs ``steps_per_epoch``)."""
+    import keras
+
+    if train.lr_schedule == "constant":
+        return train.learning_rate
+    if train.lr_schedule != "cosine":
+        raise Ra2Error(f"unknown lr_schedule {train.lr_schedule!r}; expected constant or cosine")
+    if not train.steps_per_epoch:
+        raise Ra2Error("lr_schedule 'cosine' needs steps_per_epoch (the number of steps must be known)")
+    return keras.optimizers.schedules.CosineDecay(train.learning_rate, train.epochs * train.steps_per_epoch)
 
 
 def _epoch_dataset(images: np.ndarray, labels: np.ndarray, weights: np.ndarray, order: np.ndarray,

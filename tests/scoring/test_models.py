@@ -107,3 +107,22 @@ def test_log2_mse_loss_matches_metric():
     per_sample = ops.convert_to_numpy(log2_mse(y, p))
     np.testing.assert_allclose(per_sample, [1.0, 0.0, 1.0, 0.0], atol=1e-6)  # log2(2)-0, 0, 3-2, clipped
     assert np.sqrt(per_sample.mean()) == pytest.approx(log2_rmse(p, y), rel=1e-6)
+
+
+def test_cosine_learning_rate_schedule():
+    import math
+
+    from ra2 import Ra2Error
+    from ra2.scoring.profiles import TrainConfig
+    from ra2.scoring.train import learning_rate
+
+    assert learning_rate(TrainConfig(learning_rate=3e-3)) == 3e-3
+    sched = learning_rate(TrainConfig(learning_rate=2e-3, lr_schedule="cosine", epochs=4, steps_per_epoch=5))
+    total = 20
+    for step in (0, 5, 10, 15, 20):
+        expected = 2e-3 * 0.5 * (1 + math.cos(math.pi * step / total))
+        assert float(sched(step)) == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    with pytest.raises(Ra2Error, match="steps_per_epoch"):
+        learning_rate(TrainConfig(lr_schedule="cosine", steps_per_epoch=None))
+    with pytest.raises(Ra2Error, match="lr_schedule"):
+        learning_rate(TrainConfig(lr_schedule="step"))

@@ -91,3 +91,47 @@ def test_evaluate_reports_baseline_computed_from_the_csvs(phantom, tmp_path):
     assert g["improvement"] == pytest.approx(1 - g["ensemble_log2_rmse"] / g["baseline_log2_rmse"])
     assert (tmp_path / "ev" / "evaluation.json").is_file()
     assert "| narrowing |" in markdown(result)
+
+    # Official SC2 of the baseline, by hand: per-patient RMSE in log2 space, weighted by the gold total.
+    from ra2.metrics import per_joint_log2_rmse, weights_from_total
+
+    off = result["official"]
+    assert set(off) == {"sc2", "all"}  # SC3 needs both erosion data sets
+    per_patient = np.sqrt(np.mean((np.log2(mean + 1) - np.log2(gold[cols].to_numpy() + 1)) ** 2, axis=1))
+    w = weights_from_total(gold["Overall_Tol"].to_numpy(dtype=float))
+    assert off["sc2"]["baseline"] == pytest.approx(float((w * per_patient).sum() / w.sum()))
+    assert off["sc2"]["improvement"] == pytest.approx(1 - off["sc2"]["ensemble"] / off["sc2"]["baseline"])
+    assert "| SC2 |" in markdown(result)
+    # The ensemble's frame: narrowing cells are the crop predictions (same pooled error), the others the
+    # training means; every narrowing joint had a crop.
+    frame = pd.read_csv(tmp_path / "ev" / "predictions.csv", dtype={"Patient_ID": str})
+    assert list(frame.columns) == list(contract.COLUMNS)
+    gold_s = gold.astype({"Patient_ID": str})
+    assert per_joint_log2_rmse(frame, gold_s, cols) == pytest.approx(g["ensemble_log2_rmse"])
+    ecols = list(contract.EROSION_COLUMNS)
+    np.testing.assert_allclose(frame[ecols].to_numpy(), np.tile(train[ecols].mean().to_numpy(), (len(frame), 1)))
+    assert result["joints_filled_with_baseline"] == 0
+    # Scoring the trained ensembles again without training gives the same numbers.
+    again = evaluate(phantom, tmp_path / "ev2", datasets=["narrowing"], progress=False,
+                     ensembles_dir=tmp_path / "ev" / "ensembles")
+    assert again["groups"] == result["groups"] and again["official"] == result["official"]
+    with pytest.raises(Ra2Error, match="no trained hand_erosion"):
+        evaluate(phantom, tmp_path / "ev3", datasets=["hand_erosion"], ensembles_dir=tmp_path / "ev" / "ensembles")
+
+
+def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
+    from ra2.scoring.data import build_crop_sets
+    from ra2.scoring.fold_experiment import run
+    from ra2.scoring.folds import fold_indices, patient_folds
+    from ra2.scoring.metrics import log2_rmse
+
+    res = run(phantom, "narrowing", profile="smoke", fold=1, size=28, steps=2, schedule="cosine",
+              cache_dir=tmp_path / "crops")
+    assert res["input_size"] == 28 and res["train_config"]["lr_schedule"] == "cosine"
+    crops = build_crop_sets(phantom / "train", phantom / "train" / "annotations.json", {"narrowing": 28},
+                            labels_csv=phantom / "train" / "training.csv", cache_dir=tmp_path / "crops")["narrowing"]
+    tr, va = fold_indices(patient_folds(crops.patient_ids, 2, seed=0, labels=crops.labels), 1)
+    assert (res["n_train"], res["n_val"]) == (len(tr), len(va))
+    assert res["baseline_log2_rmse"] == pytest.approx(log2_rmse(np.full(len(va), crops.labels[tr].mean()),
+                                                                crops.labels[va]))
+    assert res["improvement"] == pytest.approx(1 - res["val_log2_rmse"] / res["baseline_log2_rmse"])

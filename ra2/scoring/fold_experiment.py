@@ -1,0 +1,106 @@
+"""Try a training recipe on one validation fold of the training patients (model selection, not evaluation).
+
+    python -m ra2.scoring.fold_experiment --data PHANTOM --dataset hand_erosion [--fold 0] [--size 96]
+        [--epochs 10] [--steps 30] [--lr 1e-3] [--schedule cosine] [--sampling none] [--loss mae]
+
+Cuts the ground-truth crops of ``PHANTOM/train`` (``annotations.json``, scores from ``training.csv``),
+splits the training patients into the profile's folds (:func:`ra2.scoring.folds.patient_folds`, the split
+the ensembles use), trains one member on every fold but ``--fold`` and reports its validation per-joint log2
+RMSE beside the fold's baseline (every validation crop predicted as the mean score of the fold's training
+crops). The held-out ``PHANTOM/test`` patients are never read, so recipes chosen here do not see them.
+Each run appends one JSON line to ``--log`` (default ``PHANTOM/../fold_experiments.jsonl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ra2 import Ra2Error, contract
+
+
+def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0, size: int | None = None,
+        epochs: int | None = None, steps: int | None = None, lr: float | None = None,
+        schedule: str | None = None, sampling: str | None = None, loss: str | None = None,
+        seed: int = 0, cache_dir: str | Path | None = None, progress: bool = False) -> dict:
+    """Train one member of ``dataset`` on the training folds, score it on fold ``fold``; returns the result.
+
+    Every ``None`` argument keeps the profile's setting. ``size``: crop side in pixels.
+    """
+    from ra2.scoring.data import build_crop_sets
+    from ra2.scoring.folds import fold_indices, patient_folds
+    from ra2.scoring.metrics import log2_rmse
+    from ra2.scoring.profiles import get_profile
+    from ra2.scoring.train import train_member
+
+    data_dir = Path(data_dir)
+    prof = get_profile(profile, sampling, epochs)
+    net = prof.networks[dataset]
+    if size is not None:
+        net = dataclasses.replace(net, input_size=size)
+    train = prof.training[dataset]
+    changes = {k: v for k, v in (("steps_per_epoch", steps), ("learning_rate", lr), ("lr_schedule", schedule),
+                                 ("loss", loss)) if v is not None}
+    train = dataclasses.replace(train, **changes)
+    crops = build_crop_sets(data_dir / "train", data_dir / "train" / "annotations.json",
+                            {dataset: net.input_size}, labels_csv=data_dir / "train" / "training.csv",
+                            margin=prof.margin, cache_dir=cache_dir or data_dir.parent / "crops")[dataset]
+    folds = patient_folds(crops.patient_ids, prof.n_folds, seed=seed, labels=crops.labels)
+    tr, va = fold_indices(folds, fold)
+    t0 = time.time()
+    _, meta, pred = train_member(net, train, crops.subset(tr), crops.subset(va), seed=seed + 101 * fold,
+                                 progress=progress, desc=f"{dataset} fold {fold}")
+    gold = crops.labels[va]
+    baseline = log2_rmse(np.full(len(va), crops.labels[tr].mean()), gold)
+    return {
+        "dataset": dataset, "profile": profile, "fold": fold, "input_size": net.input_size,
+        "train_config": {k: v for k, v in train.to_dict().items() if k != "augment"},
+        "n_train": int(len(tr)), "n_val": int(len(va)), "n_train_nonzero": int((crops.labels[tr] > 0).sum()),
+        "val_log2_rmse": meta["validation"]["log2_rmse"], "baseline_log2_rmse": baseline,
+        "zeros_log2_rmse": log2_rmse(np.zeros_like(gold), gold),
+        "improvement": 1.0 - meta["validation"]["log2_rmse"] / baseline,
+        "best_epoch": meta["best_epoch"], "epochs_run": meta["epochs_run"],
+        "history": [round(h["val_log2_rmse"], 4) for h in meta["history"]],
+        "seconds": round(time.time() - t0, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ra2.scoring.fold_experiment",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="phantom folder (train/ is used, test/ never)")
+    parser.add_argument("--dataset", required=True, choices=contract.DATASETS)
+    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "full"))
+    parser.add_argument("--fold", type=int, default=0)
+    parser.add_argument("--size", type=int, help="crop side in pixels")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--steps", type=int, help="batches per epoch")
+    parser.add_argument("--lr", type=float, help="(initial) learning rate")
+    parser.add_argument("--schedule", choices=("constant", "cosine"))
+    parser.add_argument("--sampling", choices=("balanced", "weights", "none"))
+    parser.add_argument("--loss", choices=("mae", "logcosh", "mse", "log2_mse"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--log", help="JSON-lines file the result is appended to")
+    parser.add_argument("--progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        result = run(args.data, args.dataset, args.profile, args.fold, args.size, args.epochs, args.steps,
+                     args.lr, args.schedule, args.sampling, args.loss, args.seed, progress=args.progress)
+    except Ra2Error as exc:
+        print(f"ra2: error: {exc}", file=sys.stderr)
+        return 1
+    log = Path(args.log) if args.log else Path(args.data).parent / "fold_experiments.jsonl"
+    with log.open("a") as f:
+        f.write(json.dumps(result, sort_keys=True) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "train_config"}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
