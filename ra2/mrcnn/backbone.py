@@ -57,26 +57,8 @@ class BatchNorm(keras.layers.BatchNormalization):
         return config
 
 
-def _identity_block(x, kernel_size, filters, stage, block, train_bn, use_bias=True):
-    """Bottleneck block without a convolution on the shortcut (matterport ``identity_block``)."""
-    nb1, nb2, nb3 = filters
-    conv = f"res{stage}{block}_branch"
-    bn = f"bn{stage}{block}_branch"
-    y = keras.layers.Conv2D(nb1, (1, 1), name=conv + "2a", use_bias=use_bias)(x)
-    y = BatchNorm(train_bn, name=bn + "2a")(y)
-    y = keras.layers.Activation("relu")(y)
-    y = keras.layers.Conv2D(nb2, (kernel_size, kernel_size), padding="same", name=conv + "2b",
-                            use_bias=use_bias)(y)
-    y = BatchNorm(train_bn, name=bn + "2b")(y)
-    y = keras.layers.Activation("relu")(y)
-    y = keras.layers.Conv2D(nb3, (1, 1), name=conv + "2c", use_bias=use_bias)(y)
-    y = BatchNorm(train_bn, name=bn + "2c")(y)
-    y = keras.layers.Add()([y, x])
-    return keras.layers.Activation("relu", name=f"res{stage}{block}_out")(y)
-
-
-def _conv_block(x, kernel_size, filters, stage, block, train_bn, strides=(2, 2), use_bias=True):
-    """Bottleneck block with a 1x1 (strided) convolution on the shortcut (matterport ``conv_block``)."""
+def _bottleneck_branch(x, kernel_size, filters, stage, block, train_bn, strides=(1, 1), use_bias=True):
+    """The residual branch of a bottleneck block: 1x1 (strided), kxk, 1x1 convolutions with BatchNorm."""
     nb1, nb2, nb3 = filters
     conv = f"res{stage}{block}_branch"
     bn = f"bn{stage}{block}_branch"
@@ -88,9 +70,23 @@ def _conv_block(x, kernel_size, filters, stage, block, train_bn, strides=(2, 2),
     y = BatchNorm(train_bn, name=bn + "2b")(y)
     y = keras.layers.Activation("relu")(y)
     y = keras.layers.Conv2D(nb3, (1, 1), name=conv + "2c", use_bias=use_bias)(y)
-    y = BatchNorm(train_bn, name=bn + "2c")(y)
-    shortcut = keras.layers.Conv2D(nb3, (1, 1), strides=strides, name=conv + "1", use_bias=use_bias)(x)
-    shortcut = BatchNorm(train_bn, name=bn + "1")(shortcut)
+    return BatchNorm(train_bn, name=bn + "2c")(y)
+
+
+def _identity_block(x, kernel_size, filters, stage, block, train_bn, use_bias=True):
+    """Bottleneck block without a convolution on the shortcut (matterport ``identity_block``)."""
+    y = _bottleneck_branch(x, kernel_size, filters, stage, block, train_bn, use_bias=use_bias)
+    y = keras.layers.Add()([y, x])
+    return keras.layers.Activation("relu", name=f"res{stage}{block}_out")(y)
+
+
+def _conv_block(x, kernel_size, filters, stage, block, train_bn, strides=(2, 2), use_bias=True):
+    """Bottleneck block with a 1x1 (strided) convolution on the shortcut (matterport ``conv_block``)."""
+    y = _bottleneck_branch(x, kernel_size, filters, stage, block, train_bn, strides=strides,
+                           use_bias=use_bias)
+    shortcut = keras.layers.Conv2D(filters[2], (1, 1), strides=strides, name=f"res{stage}{block}_branch1",
+                                   use_bias=use_bias)(x)
+    shortcut = BatchNorm(train_bn, name=f"bn{stage}{block}_branch1")(shortcut)
     y = keras.layers.Add()([y, shortcut])
     return keras.layers.Activation("relu", name=f"res{stage}{block}_out")(y)
 
