@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ra2.mrcnn.utils import compute_overlaps
+
 SOURCE_DETECTED = "detected"
 SOURCE_REASSIGNED = "reassigned"
 SOURCE_LAYOUT = "layout"
@@ -42,18 +44,6 @@ class AssignedBox:
 def _centres(boxes: np.ndarray) -> np.ndarray:
     """boxes [N, (y1, x1, y2, x2)] -> centres [N, (y, x)]."""
     return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2], axis=1)
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one box [4] with boxes [N, 4], all (y1, x1, y2, x2)."""
-    y1 = np.maximum(box[0], boxes[:, 0])
-    x1 = np.maximum(box[1], boxes[:, 1])
-    y2 = np.minimum(box[2], boxes[:, 2])
-    x2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(y2 - y1, 0, None) * np.clip(x2 - x1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
 
 
 class Layout:
@@ -162,7 +152,7 @@ def assign_instances(rois: np.ndarray, class_ids: np.ndarray, scores: np.ndarray
     expected = layout.expected_boxes({c: b.box for c, b in result.items()})
     primaries = rois[primary_idx]
     redundant = [int(i) for i in order if int(i) not in primary_idx
-                 and (len(primaries) == 0 or _iou(rois[i], primaries).max() < duplicate_iou)]
+                 and (len(primaries) == 0 or compute_overlaps(rois[i:i + 1], primaries).max() < duplicate_iou)]
     if redundant:
         exp_c = _centres(expected[np.array(missing) - 1])
         red_c = _centres(rois[redundant])

@@ -30,6 +30,7 @@ from ra2 import Ra2Error, contract
 from ra2.detection.assign import SOURCE_LAYOUT, AssignedBox, Layout, assign_instances
 from ra2.detection.data import detector_frame
 from ra2.detection.frame import Frame, integer_region
+from ra2.mrcnn.utils import compute_overlaps
 
 SOURCE_DEFAULT = "layout_default"
 """Source of a box placed by the layout's mean training placement (the detector found < 2 classes)."""
@@ -175,12 +176,8 @@ class JointDetector:
 
 
 def box_iou(a, b) -> float:
-    """IoU of two boxes (y1, x1, y2, x2)."""
-    y1, x1 = max(a[0], b[0]), max(a[1], b[1])
-    y2, x2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(y2 - y1, 0.0) * max(x2 - x1, 0.0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    """IoU of two boxes (y1, x1, y2, x2) of the same film."""
+    return float(compute_overlaps(np.asarray([a]), np.asarray([b]))[0, 0])
 
 
 def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDetector | None = None,
