@@ -286,6 +286,27 @@ def _format_number(x: float) -> str:
     return repr(float(x) + 0.0)
 
 
+
+def match_patient_rows(ids: list[str], reference_ids: list[str], where: str, duplicate: str,
+                       missing: str) -> np.ndarray:
+    """Row index into ``ids`` of each of ``reference_ids``, in reference order: ``[len(reference_ids)]`` int64.
+
+    Raises :class:`Ra2Error` ``"{where}: {duplicate} 'ID'"`` for an id that appears twice in ``ids`` and
+    ``"{where}: {missing} 'A', 'B' ..."`` (the first ten) for reference ids absent from ``ids``. Ids in
+    ``ids`` but not in ``reference_ids`` are ignored.
+    """
+    row_of: dict[str, int] = {}
+    for i, pid in enumerate(ids):
+        if pid in row_of:
+            raise Ra2Error(f"{where}: {duplicate} {pid!r}")
+        row_of[pid] = i
+    missing_ids = [pid for pid in reference_ids if pid not in row_of]
+    if missing_ids:
+        shown = ", ".join(repr(p) for p in missing_ids[:10])
+        more = f" and {len(missing_ids) - 10} more" if len(missing_ids) > 10 else ""
+        raise Ra2Error(f"{where}: {missing} {shown}{more}")
+    return np.array([row_of[pid] for pid in reference_ids], dtype=np.int64)
+
 def write_predictions(df: pd.DataFrame, template: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``predictions.csv`` in the template's column and row order, atomically.
 
@@ -312,18 +333,9 @@ def write_predictions(df: pd.DataFrame, template: pd.DataFrame, path: str | os.P
         raise Ra2Error(f"predictions for {path}: missing column(s) "
                        + ", ".join(repr(c) for c in missing_cols))
     pred_ids = [str(x) for x in df[C.PATIENT_COLUMN]]
-    row_of: dict[str, int] = {}
-    for i, pid in enumerate(pred_ids):
-        if pid in row_of:
-            raise Ra2Error(f"predictions for {path}: duplicate Patient_ID {pid!r}")
-        row_of[pid] = i
     template_ids = [str(x) for x in template[C.PATIENT_COLUMN]]
-    missing_ids = [pid for pid in template_ids if pid not in row_of]
-    if missing_ids:
-        shown = ", ".join(repr(p) for p in missing_ids[:10])
-        more = f" and {len(missing_ids) - 10} more" if len(missing_ids) > 10 else ""
-        raise Ra2Error(f"predictions for {path}: no prediction for template patient(s) {shown}{more}")
-    order = np.array([row_of[pid] for pid in template_ids], dtype=np.int64)
+    order = match_patient_rows(pred_ids, template_ids, f"predictions for {path}", "duplicate Patient_ID",
+                               "no prediction for template patient(s)")
     try:
         values = df[score_cols].to_numpy(dtype=np.float64)[order] if score_cols else \
             np.empty((len(order), 0))

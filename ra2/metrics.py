@@ -38,6 +38,7 @@ import pandas as pd
 
 from ra2 import Ra2Error
 from ra2 import contract as C
+from ra2.io import match_patient_rows
 
 WEIGHT_UPPER_BOUNDS = (0.0, 1.0, 3.0, 7.0, 20.0, 55.0, 148.0)
 """Inclusive upper bounds of the weight bins of the gold ``Overall_Tol``."""
@@ -116,20 +117,11 @@ def _aligned(pred_df: pd.DataFrame, gold_df: pd.DataFrame,
     gold_ids = [str(x) for x in gold_df[C.PATIENT_COLUMN]]
     if not gold_ids:
         raise Ra2Error("gold standard: no patients")
-    row_of: dict[str, int] = {}
-    for i, pid in enumerate(pred_ids):
-        if pid in row_of:
-            raise Ra2Error(f"predictions: duplicate patient {pid!r}")
-        row_of[pid] = i
     if len(set(gold_ids)) != len(gold_ids):
         dup = next(p for p in gold_ids if gold_ids.count(p) > 1)
         raise Ra2Error(f"gold standard: duplicate patient {dup!r}")
-    missing_ids = [p for p in gold_ids if p not in row_of]
-    if missing_ids:
-        shown = ", ".join(repr(p) for p in missing_ids[:10])
-        more = f" and {len(missing_ids) - 10} more" if len(missing_ids) > 10 else ""
-        raise Ra2Error(f"predictions: missing gold patient(s) {shown}{more}")
-    order = np.array([row_of[p] for p in gold_ids], dtype=np.int64)
+    order = match_patient_rows(pred_ids, gold_ids, "predictions", "duplicate patient",
+                               "missing gold patient(s)")
     cols = list(columns)
     try:
         pred = pred_df[cols].to_numpy(dtype=np.float64)[order]
