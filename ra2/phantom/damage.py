@@ -59,7 +59,7 @@ def end_pits(score: float, size_score: float, bone: LongBone, distal_end: bool, 
     d = _draws(rng)
     n = _count(score, d)
     w = bone.w1 if distal_end else bone.w0
-    radius = w * (0.10 + 0.04 * size_score)
+    radius = w * (0.16 + 0.04 * size_score)
     for i in range(n):
         r = radius * d["size"][i]
         if d["margin"][i] < 0.72:  # marginal ("bare area") erosion at the side of the joint
@@ -88,7 +88,7 @@ def ellipse_pits(score: float, bone: EllipseBone, rng: np.random.Generator) -> N
         ang = 2 * np.pi * d["pos"][i, 0]
         f = 0.8 + 0.25 * d["pos"][i, 1]
         bone.pits.extend(_pit(d, i, float(bone.a * f * np.cos(ang)), float(bone.b * f * np.sin(ang)),
-                              float(m * (0.12 + 0.05 * score) * d["size"][i])))
+                              float(m * (0.18 + 0.05 * score) * d["size"][i])))
     if score >= 4:
         ang = 2 * np.pi * d["margin"][0]
         bone.pits.append(Pit(a=float(0.6 * bone.a * np.cos(ang)), b=float(0.6 * bone.b * np.sin(ang)),

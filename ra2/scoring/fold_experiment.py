@@ -2,6 +2,7 @@
 
     python -m ra2.scoring.fold_experiment --data PHANTOM --dataset hand_erosion [--fold 0] [--size 96]
         [--epochs 10] [--steps 30] [--lr 1e-3] [--schedule cosine] [--sampling none] [--loss mae]
+        [--net '{"stem_strides": 1}']
 
 Cuts the ground-truth crops of ``PHANTOM/train`` (``annotations.json``, scores from ``training.csv``),
 splits the training patients into the profile's folds (:func:`ra2.scoring.folds.patient_folds`, the split
@@ -28,10 +29,12 @@ from ra2 import Ra2Error, contract
 def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0, size: int | None = None,
         epochs: int | None = None, steps: int | None = None, lr: float | None = None,
         schedule: str | None = None, sampling: str | None = None, loss: str | None = None,
-        seed: int = 0, cache_dir: str | Path | None = None, progress: bool = False) -> dict:
+        seed: int = 0, cache_dir: str | Path | None = None, progress: bool = False,
+        net_changes: dict | None = None, patience: int | None = None) -> dict:
     """Train one member of ``dataset`` on the training folds, score it on fold ``fold``; returns the result.
 
-    Every ``None`` argument keeps the profile's setting. ``size``: crop side in pixels.
+    Every ``None`` argument keeps the profile's setting. ``size``: crop side in pixels. ``net_changes``:
+    :class:`~ra2.scoring.models.RegressorConfig` fields to replace (e.g. ``{"stem_strides": 1}``).
     """
     from ra2.scoring.data import build_crop_sets
     from ra2.scoring.folds import fold_indices, patient_folds
@@ -40,10 +43,17 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     from ra2.scoring.train import train_member
 
     data_dir = Path(data_dir)
-    prof = get_profile(profile, sampling, epochs)
+    prof = get_profile(profile, sampling, epochs, patience)
     net = prof.networks[dataset]
     if size is not None:
         net = dataclasses.replace(net, input_size=size)
+    if net_changes:
+        fields = {f.name for f in dataclasses.fields(net)}
+        unknown = sorted(set(net_changes) - fields)
+        if unknown:
+            raise Ra2Error(f"unknown network setting {unknown[0]!r}; expected one of {sorted(fields)}")
+        net = dataclasses.replace(net, **{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in net_changes.items()})
     train = prof.training[dataset]
     changes = {k: v for k, v in (("steps_per_epoch", steps), ("learning_rate", lr), ("lr_schedule", schedule),
                                  ("loss", loss)) if v is not None}
@@ -60,6 +70,7 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     baseline = log2_rmse(np.full(len(va), crops.labels[tr].mean()), gold)
     return {
         "dataset": dataset, "profile": profile, "fold": fold, "input_size": net.input_size,
+        "net_changes": net_changes or {},
         "train_config": {k: v for k, v in train.to_dict().items() if k != "augment"},
         "n_train": int(len(tr)), "n_val": int(len(va)), "n_train_nonzero": int((crops.labels[tr] > 0).sum()),
         "val_log2_rmse": meta["validation"]["log2_rmse"], "baseline_log2_rmse": baseline,
@@ -81,17 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, help="crop side in pixels")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--steps", type=int, help="batches per epoch")
+    parser.add_argument("--patience", type=int, help="early-stopping patience in epochs")
     parser.add_argument("--lr", type=float, help="(initial) learning rate")
     parser.add_argument("--schedule", choices=("constant", "cosine"))
     parser.add_argument("--sampling", choices=("balanced", "weights", "none"))
     parser.add_argument("--loss", choices=("mae", "logcosh", "mse", "log2_mse"))
+    parser.add_argument("--net", type=json.loads, default=None,
+                        help='network settings to replace, as JSON, e.g. \'{"stem_strides": 1, "blocks": [4, 8]}\'')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log", help="JSON-lines file the result is appended to")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
     try:
         result = run(args.data, args.dataset, args.profile, args.fold, args.size, args.epochs, args.steps,
-                     args.lr, args.schedule, args.sampling, args.loss, args.seed, progress=args.progress)
+                     args.lr, args.schedule, args.sampling, args.loss, args.seed, progress=args.progress,
+                     net_changes=args.net, patience=args.patience)
     except Ra2Error as exc:
         print(f"ra2: error: {exc}", file=sys.stderr)
         return 1

@@ -135,3 +135,16 @@ def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
     assert res["baseline_log2_rmse"] == pytest.approx(log2_rmse(np.full(len(va), crops.labels[tr].mean()),
                                                                 crops.labels[va]))
     assert res["improvement"] == pytest.approx(1 - res["val_log2_rmse"] / res["baseline_log2_rmse"])
+
+
+def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):
+    from ra2 import Ra2Error
+    from ra2.scoring.fold_experiment import run
+
+    res = run(phantom, "narrowing", profile="smoke", fold=0, size=24, steps=1, epochs=3, patience=1,
+              cache_dir=tmp_path / "crops", net_changes={"stem_strides": 2, "blocks": [1]})
+    assert res["net_changes"] == {"stem_strides": 2, "blocks": [1]}
+    assert res["train_config"]["patience"] == 1
+    assert res["epochs_run"] <= 3
+    with pytest.raises(Ra2Error, match="unknown network setting 'stem_stride'"):
+        run(phantom, "narrowing", profile="smoke", cache_dir=tmp_path / "crops", net_changes={"stem_stride": 2})
