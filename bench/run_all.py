@@ -17,6 +17,7 @@ RUNS = [
     ["phantom_speed.py"],
     ["bench_mrcnn.py", "--repeats", "5"],
     ["bench_regressors.py", "--repeats", "2"],
+    ["bench_training_step.py", "--repeats", "2"],
 ]
 
 
