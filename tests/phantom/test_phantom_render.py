@@ -154,3 +154,25 @@ def test_bad_arguments():
         render_film("XX", {}, np.random.default_rng(0), SCALE)
     with pytest.raises(ValueError, match="LH_pip_J__2"):
         render_film("LH", {"LH_pip_J__2": 7}, np.random.default_rng(0), SCALE)
+
+
+@pytest.mark.parametrize("column", ["LH_mcp_E__3", "LH_pip_E__3", "LH_wrist_E__lunate", "LF_mtp_E__3"])
+def test_score_one_erosion_is_visible_in_a_48px_crop(column):
+    """A score-1 erosion must show in the crop the ``cpu`` regressors see (48 px, films at size_scale 0.4).
+
+    Same film rendered at score 0 and 1 (only that joint changed), both crops cut from the score-0 box:
+    in most of 4 films the erosion darkens at least 8 crop pixels by more than 4 grey levels and one by more
+    than 20 (about 2 mm pits on a 2-3 px/mm film; below that the regressors cannot learn score 1).
+    """
+    from ra2.detection.crops import cut_crop
+
+    sc = contract.SCORE_BY_COLUMN[column]
+    visible = 0
+    for seed in range(4):
+        img0, ann0 = render_film(sc.limb, {column: 0}, np.random.default_rng(seed), 0.4)
+        img1, _ = render_film(sc.limb, {column: 1}, np.random.default_rng(seed), 0.4)
+        box = _obj(ann0, sc.site.id).box
+        c0, c1 = (cut_crop(i.astype(np.float32), box, 48, mirror=False) for i in (img0, img1))
+        darker = c0 - c1
+        visible += int((darker > 4).sum() >= 8 and darker.max() > 20)
+    assert visible >= 3
