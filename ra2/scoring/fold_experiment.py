@@ -47,6 +47,8 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     net = prof.networks[dataset]
     if size is not None:
         net = dataclasses.replace(net, input_size=size)
+    if net_changes is not None and not isinstance(net_changes, dict):
+        raise Ra2Error(f"network settings must be a JSON object of RegressorConfig fields, got {net_changes!r}")
     if net_changes:
         fields = {f.name for f in dataclasses.fields(net)}
         unknown = sorted(set(net_changes) - fields)

@@ -119,7 +119,8 @@ def _epoch_arrays(images: np.ndarray, labels: np.ndarray, weights: np.ndarray, o
     """One epoch's training arrays in batch order over ``order``.
 
     Returns ``(x [N, s, s, 1] float32 augmented and standardised, y [N, 1] float32, w [N] float32)``; batch
-    ``b`` (samples ``order[b * batch_size:(b + 1) * batch_size]``) is augmented with its own seed.
+    ``b`` (samples ``order[b * batch_size:(b + 1) * batch_size]``) is augmented with its own seed. Memory:
+    ``4 * N * s * s`` bytes (the ``cpu`` profile's 1,600 crops of 48 px: 15 MB; two epochs live at once).
     """
     parts = []
     for b in range(math.ceil(len(order) / batch_size)):

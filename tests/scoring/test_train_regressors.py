@@ -148,3 +148,5 @@ def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):
     assert res["epochs_run"] <= 3
     with pytest.raises(Ra2Error, match="unknown network setting 'stem_stride'"):
         run(phantom, "narrowing", profile="smoke", cache_dir=tmp_path / "crops", net_changes={"stem_stride": 2})
+    with pytest.raises(Ra2Error, match="must be a JSON object"):
+        run(phantom, "narrowing", profile="smoke", cache_dir=tmp_path / "crops", net_changes=[2])
