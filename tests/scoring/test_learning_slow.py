@@ -15,7 +15,7 @@ def test_cpu_profile_learns_a_dark_spot_growing_with_the_score():
 
     The ``cpu`` narrowing recipe must beat the training-mean baseline by 40% on held-out patients
     (measured with the earlier 10-epoch constant-rate recipe: 0.212 vs 0.963 log2 RMSE, 78% better, 4
-    minutes under load; the current recipe runs 30 epochs of 50 batches with a cosine decay and the log2
+    minutes under load; the current recipe runs 40 epochs of 50 batches with a cosine decay and the log2
     loss).
     """
     rng = np.random.default_rng(0)

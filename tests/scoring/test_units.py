@@ -143,7 +143,7 @@ def test_profiles_and_overrides():
     assert full.networks["narrowing"].architecture == "densenet88"
     cpu = get_profile("cpu", sampling="weights", epochs=3, patience=1)
     assert all(t.sampling == "weights" and t.epochs == 3 and t.patience == 1 for t in cpu.training.values())
-    assert get_profile("cpu").training["narrowing"].epochs == 30  # overrides never leak into the recipe
+    assert get_profile("cpu").training["narrowing"].epochs == 40  # overrides never leak into the recipe
     with pytest.raises(Ra2Error):
         get_profile("huge")
     with pytest.raises(Ra2Error):
