@@ -5,7 +5,7 @@ Input pipeline: every epoch draws its sample order (balanced or shuffled, :mod:`
 then one background thread augments and standardises the whole next epoch (albumentations, seeded per
 batch, so results do not depend on timing) while the model trains on the current one from in-memory arrays.
 This replaced a ``tf.data`` map over ``numpy_function``, which on a 2-core CPU doubled the time per batch
-(205 vs 95 ms at 48 px, ``docs/benchmarks.md``). With a GPU, mixed precision and XLA (``jit_compile``)
+(205 vs 97 ms at 48 px, ``bench/bench_training_step.py``). With a GPU, mixed precision and XLA (``jit_compile``)
 switch on (profile setting ``auto``).
 
 A member folder holds ``config.json`` (the :class:`~ra2.scoring.models.RegressorConfig`),
