@@ -30,7 +30,8 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
         epochs: int | None = None, steps: int | None = None, lr: float | None = None,
         schedule: str | None = None, sampling: str | None = None, loss: str | None = None,
         seed: int = 0, cache_dir: str | Path | None = None, progress: bool = False,
-        net_changes: dict | None = None, patience: int | None = None) -> dict:
+        net_changes: dict | None = None, patience: int | None = None,
+        train_changes: dict | None = None) -> dict:
     """Train one member of ``dataset`` on the training folds, score it on fold ``fold``; returns the result.
 
     Every ``None`` argument keeps the profile's setting. ``size``: crop side in pixels. ``net_changes``:
@@ -59,6 +60,14 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     train = prof.training[dataset]
     changes = {k: v for k, v in (("steps_per_epoch", steps), ("learning_rate", lr), ("lr_schedule", schedule),
                                  ("loss", loss)) if v is not None}
+    if train_changes is not None and not isinstance(train_changes, dict):
+        raise Ra2Error(f"training settings must be a JSON object of TrainConfig fields, got {train_changes!r}")
+    if train_changes:
+        fields = {f.name for f in dataclasses.fields(train)} - {"augment"}
+        unknown = sorted(set(train_changes) - fields)
+        if unknown:
+            raise Ra2Error(f"unknown training setting {unknown[0]!r}; expected one of {sorted(fields)}")
+        changes.update(train_changes)
     train = dataclasses.replace(train, **changes)
     crops = build_crop_sets(data_dir / "train", data_dir / "train" / "annotations.json",
                             {dataset: net.input_size}, labels_csv=data_dir / "train" / "training.csv",
@@ -72,7 +81,7 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     baseline = log2_rmse(np.full(len(va), crops.labels[tr].mean()), gold)
     return {
         "dataset": dataset, "profile": profile, "fold": fold, "input_size": net.input_size,
-        "net_changes": net_changes or {},
+        "net_changes": net_changes or {}, "train_changes": train_changes or {},
         "train_config": {k: v for k, v in train.to_dict().items() if k != "augment"},
         "n_train": int(len(tr)), "n_val": int(len(va)), "n_train_nonzero": int((crops.labels[tr] > 0).sum()),
         "val_log2_rmse": meta["validation"]["log2_rmse"], "baseline_log2_rmse": baseline,
@@ -101,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", choices=("mae", "logcosh", "mse", "log2_mse"))
     parser.add_argument("--net", type=json.loads, default=None,
                         help='network settings to replace, as JSON, e.g. \'{"stem_strides": 1, "blocks": [4, 8]}\'')
+    parser.add_argument("--train", type=json.loads, default=None, dest="train_changes",
+                        help='training settings to replace, as JSON, e.g. \'{"prior_bias": true}\'')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--log", help="JSON-lines file the result is appended to")
     parser.add_argument("--progress", action="store_true")
@@ -108,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(args.data, args.dataset, args.profile, args.fold, args.size, args.epochs, args.steps,
                      args.lr, args.schedule, args.sampling, args.loss, args.seed, progress=args.progress,
-                     net_changes=args.net, patience=args.patience)
+                     net_changes=args.net, patience=args.patience, train_changes=args.train_changes)
     except Ra2Error as exc:
         print(f"ra2: error: {exc}", file=sys.stderr)
         return 1

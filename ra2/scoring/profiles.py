@@ -38,6 +38,7 @@ class TrainConfig:
     jit_compile: str = "auto"  # auto (on with a GPU) | on | off
     deterministic: bool = True
     run_eagerly: bool = False  # skip graph tracing: faster for a handful of steps (smoke), slower beyond
+    prior_bias: bool = False  # start the output at the best constant for the loss (not at half the range)
 
 
     def to_dict(self) -> dict:

@@ -100,6 +100,33 @@ def make_model(net: RegressorConfig, train: TrainConfig):
     return model
 
 
+def best_constant(labels: np.ndarray, loss: str) -> float:
+    """The constant prediction that minimises ``loss`` over ``labels`` ([N] scores, NaN ignored): the mean
+    (``mse``, ``logcosh``), the median (``mae``) or 2 ** mean(log2(y + 1)) - 1 (``log2_mse``)."""
+    y = np.asarray(labels, dtype=np.float64)
+    y = y[np.isfinite(y)]
+    if len(y) == 0:
+        return 0.0
+    if loss == "mae":
+        return float(np.median(y))
+    if loss == "log2_mse":
+        return float(2.0 ** np.mean(np.log2(y + 1.0)) - 1.0)
+    return float(y.mean())
+
+
+def set_output_prior(model, net: RegressorConfig, value: float) -> None:
+    """Set the bias of the output unit so that a zero feature vector predicts ``value`` (in score units).
+
+    The sigmoid output starts at half the range otherwise (2.5 of 0-5 for hand erosion, where 93% of the
+    scores are 0): the first hundred steps then drive every layer towards the constant with large
+    gradients, and some members never leave it (``docs/regressors.md``, session 4).
+    """
+    frac = float(np.clip(value / net.max_score, 1e-3, 1.0 - 1e-3))
+    layer = model.get_layer("score_sigmoid")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([kernel, np.full_like(bias, np.log(frac / (1.0 - frac)))])
+
+
 def learning_rate(train: TrainConfig):
     """The optimiser's learning rate: ``train.learning_rate`` as is (``constant``) or a cosine decay from it
     to 0 over ``epochs x steps_per_epoch`` steps (``cosine``; needs ``steps_per_epoch``)."""
@@ -215,6 +242,8 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
         model = make_model(net, train)
     else:
         reinitialize(model, net, train)
+    if train.prior_bias:
+        set_output_prior(model, net, best_constant(train_set.labels, train.loss))
     augmenter = Augmenter(train.augment)
     rng = np.random.default_rng(seed)
     weights = class_weights(train_set.labels) if train.sampling == "weights" \

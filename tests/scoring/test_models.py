@@ -126,3 +126,33 @@ def test_cosine_learning_rate_schedule():
         learning_rate(TrainConfig(lr_schedule="cosine", steps_per_epoch=None))
     with pytest.raises(Ra2Error, match="lr_schedule"):
         learning_rate(TrainConfig(lr_schedule="step"))
+
+
+def test_best_constant_minimises_each_loss():
+    from ra2.scoring.train import best_constant
+
+    y = np.array([0.0, 0.0, 3.0, np.nan])
+    assert best_constant(y, "mae") == 0.0
+    assert best_constant(y, "mse") == pytest.approx(1.0)
+    assert best_constant(y, "log2_mse") == pytest.approx(2 ** (2 / 3) - 1)  # mean log2(y + 1) = (0 + 0 + 2) / 3
+    # the log2 constant beats its neighbours on the squared log2 error
+    c = best_constant(y, "log2_mse")
+    cost = lambda v: np.nanmean((np.log2(v + 1) - np.log2(y + 1)) ** 2)  # noqa: E731
+    assert cost(c) < min(cost(c - 0.05), cost(c + 0.05))
+
+
+def test_output_prior_sets_the_constant_prediction():
+    from ra2.scoring.models import RegressorConfig, build_regressor
+    from ra2.scoring.train import set_output_prior
+
+    cfg = RegressorConfig(dataset="hand_erosion", input_size=24, growth_rate=4, blocks=(1,), stem_filters=4)
+    model = build_regressor(cfg)
+    layer = model.get_layer("score_sigmoid")
+    kernel, bias = layer.get_weights()
+    layer.set_weights([np.zeros_like(kernel), bias])  # the output is then the bias alone
+    set_output_prior(model, cfg, 0.3)
+    x = np.random.default_rng(0).normal(size=(3, 24, 24, 1)).astype(np.float32)
+    np.testing.assert_allclose(model.predict_on_batch(x).ravel(), 0.3, rtol=1e-5)
+    set_output_prior(model, cfg, 0.0)  # clipped to 0.1% of the range: a finite bias
+    assert np.isfinite(layer.get_weights()[1]).all()
+    assert model.predict_on_batch(x).ravel()[0] == pytest.approx(0.005, rel=1e-3)

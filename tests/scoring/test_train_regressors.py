@@ -150,3 +150,17 @@ def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):
         run(phantom, "narrowing", profile="smoke", cache_dir=tmp_path / "crops", net_changes={"stem_stride": 2})
     with pytest.raises(Ra2Error, match="must be a JSON object"):
         run(phantom, "narrowing", profile="smoke", cache_dir=tmp_path / "crops", net_changes=[2])
+
+
+def test_fold_experiment_training_overrides(phantom, tmp_path):
+    from ra2 import Ra2Error
+    from ra2.scoring.fold_experiment import main, run
+
+    res = run(phantom, "narrowing", profile="smoke", fold=0, size=24, steps=1, epochs=1,
+              cache_dir=tmp_path / "crops", train_changes={"prior_bias": True, "batch_size": 8})
+    assert res["train_changes"] == {"prior_bias": True, "batch_size": 8}
+    assert res["train_config"]["prior_bias"] is True and res["train_config"]["batch_size"] == 8
+    with pytest.raises(Ra2Error, match="unknown training setting 'prior'"):
+        run(phantom, "narrowing", profile="smoke", cache_dir=tmp_path / "crops", train_changes={"prior": 1})
+    assert main(["--data", str(phantom), "--dataset", "narrowing", "--profile", "smoke",
+                 "--train", "[1]"]) == 1
