@@ -38,6 +38,8 @@ class TrainConfig:
     jit_compile: str = "auto"  # auto (on with a GPU) | on | off
     deterministic: bool = True
     run_eagerly: bool = False  # skip graph tracing: faster for a handful of steps (smoke), slower beyond
+    oversample: int = 1  # every non-zero score drawn this many times per pass (with sampling "none")
+    oversample_unbiased: bool = False  # weight the repeats 1/oversample: same expected loss, less noise
     prior_bias: bool = False  # start the output at the best constant for the loss (not at half the range)
 
 

@@ -32,7 +32,7 @@ from ra2.scoring.folds import fold_indices, patient_folds
 from ra2.scoring.metrics import log2_rmse, mae
 from ra2.scoring.models import RegressorConfig, build_regressor
 from ra2.scoring.profiles import Profile, TrainConfig, get_profile
-from ra2.scoring.sampling import balanced_indices, class_weights
+from ra2.scoring.sampling import balanced_indices, class_weights, oversample_weights, oversampled_indices
 from ra2.scoring.thresholds import apply_threshold, search_threshold
 
 MEMBER_FILES = ("config.json", "model.weights.h5", "metadata.json")
@@ -162,7 +162,9 @@ def _epoch_order(labels: np.ndarray, train: TrainConfig, rng: np.random.Generato
     """Sample indices of one epoch: balanced or shuffled draws, repeated until ``steps_per_epoch``
     batches are filled (when set), so rare-class data sets still get a fixed number of steps."""
     def draw():
-        return balanced_indices(labels, rng) if train.sampling == "balanced" else rng.permutation(len(labels))
+        if train.sampling == "balanced":
+            return balanced_indices(labels, rng)
+        return oversampled_indices(labels, train.oversample, rng)
 
     order = draw()
     if train.steps_per_epoch:
@@ -246,8 +248,12 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
         set_output_prior(model, net, best_constant(train_set.labels, train.loss))
     augmenter = Augmenter(train.augment)
     rng = np.random.default_rng(seed)
-    weights = class_weights(train_set.labels) if train.sampling == "weights" \
-        else np.ones(len(train_set), np.float32)
+    if train.sampling == "weights":
+        weights = class_weights(train_set.labels)
+    elif train.oversample > 1 and train.oversample_unbiased and train.sampling != "balanced":
+        weights = oversample_weights(train_set.labels, train.oversample)
+    else:
+        weights = np.ones(len(train_set), np.float32)
 
     best = {"log2_rmse": math.inf, "epoch": -1, "weights": None, "pred": None}
     history = []

@@ -135,6 +135,8 @@ def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
     assert res["baseline_log2_rmse"] == pytest.approx(log2_rmse(np.full(len(va), crops.labels[tr].mean()),
                                                                 crops.labels[va]))
     assert res["improvement"] == pytest.approx(1 - res["val_log2_rmse"] / res["baseline_log2_rmse"])
+    # a cut-off of 0 is among the candidates, so the searched one can only match or beat the raw RMSE
+    assert res["val_log2_rmse_at_cutoff"] <= res["val_log2_rmse"] + 1e-12
 
 
 def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):

@@ -10,7 +10,8 @@ from ra2 import Ra2Error, contract
 from ra2.scoring.aggregate import add_overall, predictions_frame
 from ra2.scoring.folds import fold_indices, patient_folds
 from ra2.scoring.metrics import log2_rmse
-from ra2.scoring.sampling import balanced_indices, class_counts, class_weights
+from ra2.scoring.sampling import (balanced_indices, class_counts, class_weights, oversample_weights,
+                                  oversampled_indices)
 from ra2.scoring.thresholds import apply_threshold, search_threshold
 
 
@@ -129,6 +130,34 @@ def test_epoch_order_fills_fixed_steps_with_balanced_draws():
     plain = _epoch_order(labels, TrainConfig(batch_size=4, steps_per_epoch=None, sampling="none"),
                          np.random.default_rng(0))
     assert sorted(plain.tolist()) == list(range(55))
+
+
+def test_oversampler_repeats_nonzero_scores_and_weights_undo_it():
+    labels = np.array([0.0] * 8 + [1.0, 2.4, 0.4], dtype=np.float32)  # 0.4 rounds to 0: a zero
+    order = oversampled_indices(labels, 3, np.random.default_rng(0))
+    counts = np.bincount(order, minlength=len(labels))
+    assert counts.tolist() == [1] * 8 + [3, 3, 1]
+    np.testing.assert_array_equal(oversampled_indices(labels, 1, np.random.default_rng(4)),
+                                  np.random.default_rng(4).permutation(len(labels)))
+    w = oversample_weights(labels, 3)
+    # each sample's total weight per pass is the same for zeros and non-zeros (expected loss unchanged) ...
+    per_sample = counts * w
+    np.testing.assert_allclose(per_sample, per_sample[0])
+    # ... and the mean weight of the drawn samples is 1 (the learning rate keeps its meaning)
+    assert w[order].mean() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match=">= 1"):
+        oversampled_indices(labels, 0, np.random.default_rng(0))
+
+
+def test_epoch_order_oversamples_within_fixed_steps():
+    from ra2.scoring.profiles import TrainConfig
+    from ra2.scoring.train import _epoch_order
+
+    labels = np.array([0] * 20 + [3] * 2, dtype=np.float32)  # one pass: 20 zeros + 2 x 5 repeats = 30
+    order = _epoch_order(labels, TrainConfig(batch_size=10, steps_per_epoch=6, sampling="none", oversample=5),
+                         np.random.default_rng(1))
+    assert len(order) == 60
+    assert class_counts(labels[order]) == {0: 40, 3: 20}  # two whole passes
 
 
 def test_profiles_and_overrides():
