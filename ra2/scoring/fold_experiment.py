@@ -92,6 +92,8 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
         "improvement": 1.0 - meta["validation"]["log2_rmse"] / baseline,
         # the zero cut-off searched on this same validation fold: optimistic, for comparing recipes only
         "val_cutoff": cutoff, "val_log2_rmse_at_cutoff": curve[cutoff],
+        "mean_prediction_by_score": {int(v): round(float(pred[np.rint(gold) == v].mean()), 3)
+                                     for v in np.unique(np.rint(gold[np.isfinite(gold)]))},
         "best_epoch": meta["best_epoch"], "epochs_run": meta["epochs_run"],
         "history": [round(h["val_log2_rmse"], 4) for h in meta["history"]],
         "seconds": round(time.time() - t0, 1),

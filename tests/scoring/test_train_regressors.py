@@ -137,6 +137,7 @@ def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
     assert res["improvement"] == pytest.approx(1 - res["val_log2_rmse"] / res["baseline_log2_rmse"])
     # a cut-off of 0 is among the candidates, so the searched one can only match or beat the raw RMSE
     assert res["val_log2_rmse_at_cutoff"] <= res["val_log2_rmse"] + 1e-12
+    assert sorted(res["mean_prediction_by_score"]) == sorted(set(np.rint(crops.labels[va]).astype(int).tolist()))
 
 
 def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):
