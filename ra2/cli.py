@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from ra2 import Ra2Error, __version__
+from ra2 import Ra2Error, __version__, contract
 
 
 def _cmd_phantom(args: argparse.Namespace) -> int:
@@ -123,9 +123,12 @@ def _cmd_train_regressors(args: argparse.Namespace) -> int:
                               progress=not args.no_progress, seed=args.seed,
                               annotations=Path(args.annotations) if args.annotations else None)
     for name, summary in result.items():
-        if isinstance(summary, dict):
+        if name in contract.DATASETS:
             print(f"{name:14s} threshold {summary['threshold']:.2f}  out-of-fold log2 RMSE "
                   f"{summary['oof']['log2_rmse_thresholded']:.4f} ({summary['oof']['n_samples']} crops)")
+    for name, rep in (result.get("context") or {}).get("cross_fitted", {}).items():
+        print(f"{name:14s} with patient context: log2 RMSE {rep['corrected_log2_rmse']:.4f} "
+              f"(cross-fitted; {rep['raw_log2_rmse']:.4f} without)")
     print(f"ensembles written to {args.out} in {result['seconds']:.0f} s")
     return 0
 

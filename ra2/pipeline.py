@@ -199,7 +199,8 @@ class Trainer:
             "missing_films": missing, "detectors": det_info, "training_box_sources": sources,
             "crops_from": "detected boxes (models_dir/detected_train.json), not ground truth",
             "regressors": {d: {"threshold": v["threshold"], "oof": v["oof"]} for d, v in reg.items()
-                           if isinstance(v, dict)},
+                           if d in contract.DATASETS},
+            "context": reg.get("context"),
             "training_means": {c: float(v) for c, v in means.items()},
             "seconds": {"detectors": round(t_det, 1), "detect_training_films": round(t_detect, 1),
                         "regressors": reg["seconds"], "total": round(time.time() - t0, 1)},
@@ -212,9 +213,10 @@ class Predictor:
     """Predict a test folder with a trained ``models_dir`` (detectors + regressor ensembles)."""
 
     def __init__(self, detector, ensembles: dict, training_means: dict[str, float] | None = None,
-                 progress: bool = False):
+                 progress: bool = False, context=None):
         self.detector = detector
         self.ensembles = ensembles
+        self.context = context  # ra2.scoring.context.ContextModel or None
         self.training_means = training_means or {}
         self.progress = progress
         self.last_run: dict = {}
@@ -222,6 +224,7 @@ class Predictor:
     @classmethod
     def load(cls, models_dir: str | Path, progress: bool = False) -> "Predictor":
         from ra2.detection.detect import JointDetector
+        from ra2.scoring.context import load_context
         from ra2.scoring.ensemble import load_ensembles
 
         models_dir = Path(models_dir)
@@ -229,7 +232,7 @@ class Predictor:
         if (models_dir / PIPELINE_FILE).is_file():
             means = json.loads((models_dir / PIPELINE_FILE).read_text()).get("training_means", {})
         return cls(JointDetector.load(models_dir / DETECTORS_DIR), load_ensembles(models_dir / REGRESSORS_DIR),
-                   means, progress=progress)
+                   means, progress=progress, context=load_context(models_dir / REGRESSORS_DIR))
 
     def predict(self, test_dir: str | Path, template: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predictions for the patients of ``template`` (default ``test_dir/template.csv``).
@@ -266,7 +269,7 @@ class Predictor:
                 yield pid, limb, film, found.boxes
 
         crop_sets = crop_sets_from_films(films(), None, sizes, margin=margin)
-        frame = predict_joints(self.ensembles, crop_sets, pids)
+        frame = predict_joints(self.ensembles, crop_sets, pids, context=self.context)
         for pid, limb in missing:
             row = pids.index(pid)
             for col in contract.limb_columns(limb):

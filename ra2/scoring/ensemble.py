@@ -92,7 +92,7 @@ def load_ensembles(folder: str | Path) -> dict[str, Ensemble]:
 
 
 def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_ids, tta: bool | None = None,
-                   fill: float = 0.0):
+                   fill: float = 0.0, context=None):
     """Joint predictions of every patient from per-data-set crops.
 
     Args:
@@ -100,24 +100,37 @@ def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_id
         crop_sets: data set -> :class:`ra2.scoring.data.CropSet` of the patients' crops (labels unused).
         patient_ids: ``[P]`` patients, the output row order.
         fill: value of joints without a crop (e.g. a site the detector missed).
+        context: optional :class:`ra2.scoring.context.ContextModel`: the ensembles' raw (clipped, not cut)
+            predictions are corrected with the patient's other joints and cut with the context model's
+            thresholds (a joint without a crop enters it as the model's fill value, and leaves it
+            corrected, not as ``fill``).
 
     Returns:
         DataFrame ``[P, 90]`` in ``contract.COLUMNS`` order with the Overall_* sums
         (:func:`ra2.scoring.aggregate.predictions_frame`).
     """
     from ra2 import contract
-    from ra2.scoring.aggregate import predictions_frame
+    from ra2.scoring.aggregate import add_overall, predictions_frame
 
     pids = [str(p) for p in patient_ids]
     row = {p: i for i, p in enumerate(pids)}
-    joints = {c: np.full(len(pids), float(fill)) for c in contract.JOINT_COLUMNS}
+    start = np.nan if context is not None else float(fill)
+    joints = {c: np.full(len(pids), start) for c in contract.JOINT_COLUMNS}
     for dataset, crops in crop_sets.items():
         if len(crops) == 0:
             continue
         if dataset not in ensembles:
             raise Ra2Error(f"no trained ensemble for data set {dataset!r}")
-        pred = ensembles[dataset].predict(crops.images, tta=tta)
+        e = ensembles[dataset]
+        if context is None:
+            pred = e.predict(crops.images, tta=tta)
+        else:
+            use_tta = bool(e.spec.get("tta", False)) if tta is None else tta
+            pred = np.clip(e.predict_raw(crops.images, tta=use_tta), 0.0, e.config.max_score)
         for p, c, v in zip(crops.patient_ids, crops.columns, pred):
             if str(p) in row:
                 joints[str(c)][row[str(p)]] = v
-    return predictions_frame(pids, joints)
+    frame = predictions_frame(pids, joints)
+    if context is not None:
+        frame = add_overall(context.apply(frame))
+    return frame

@@ -51,7 +51,10 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     ``sampling``, ``epochs``, ``patience`` are then ignored.
     """
     from ra2.io import read_gold_csv, read_training_csv
+    from ra2.scoring.aggregate import add_overall
+    from ra2.scoring.context import load_context
     from ra2.scoring.data import build_crop_sets, read_labels
+    from ra2.scoring.thresholds import apply_threshold
     from ra2.scoring.ensemble import Ensemble
     from ra2.scoring.profiles import get_profile
     from ra2.scoring.train import train_regressors
@@ -89,15 +92,16 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     margin = next(iter(ensembles.values())).margin
     test_sets = build_crop_sets(data_dir / "test", data_dir / "gold_annotations.json", sizes,
                                 labels_csv=data_dir / "gold.csv", margin=margin, cache_dir=out_dir / "crops")
-    per_dataset, predictions = {}, {}
+    per_dataset, predictions, raw_predictions = {}, {}, {}
     pooled = {g: {"pred": [], "base": [], "gold": []} for g, members in GROUPS.items()
               if any(d in datasets for d in members)}
     for d, e in ensembles.items():
         crops = test_sets[d]
         if len(crops) == 0:
             raise Ra2Error(f"{data_dir}: no test crops for {d}")
-        pred = e.predict(crops.images, tta=tta)
-        predictions[d] = pred
+        raw = np.clip(e.predict_raw(crops.images, tta=tta), 0.0, e.config.max_score)
+        pred = apply_threshold(raw, e.threshold)  # what Ensemble.predict returns
+        predictions[d], raw_predictions[d] = pred, raw
         base = column_mean.loc[crops.columns].to_numpy(dtype=float)
         per_dataset[d] = _scores(pred, base, crops.labels)
         per_dataset[d]["threshold"] = e.threshold
@@ -111,8 +115,24 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     ens_frame, filled = ensemble_frame(base_frame, test_sets, predictions)
     out_dir.mkdir(parents=True, exist_ok=True)
     ens_frame.to_csv(out_dir / "predictions.csv", index=False)
-    official = official_scores(ens_frame, base_frame, gold_frame,
-                               [g for g, members in GROUPS.items() if all(d in datasets for d in members)])
+    complete = [g for g, members in GROUPS.items() if all(d in datasets for d in members)]
+    official = official_scores(ens_frame, base_frame, gold_frame, complete)
+    context = load_context(ensembles_dir) if set(datasets) == set(contract.DATASETS) else None
+    with_context = None
+    if context is not None:
+        raw_frame, _ = ensemble_frame(base_frame, test_sets, raw_predictions)
+        ctx_frame = add_overall(context.apply(raw_frame))
+        ctx_frame.to_csv(out_dir / "predictions_context.csv", index=False)
+        gold_cells = gold_frame.set_index(contract.PATIENT_COLUMN).loc[ctx_frame[contract.PATIENT_COLUMN]]
+        with_context = {
+            "official": official_scores(ctx_frame, base_frame, gold_frame, complete),
+            "groups": {g: _scores(*(ctx_frame[cols].to_numpy(dtype=float).ravel(),
+                                    base_frame[cols].to_numpy(dtype=float).ravel(),
+                                    gold_cells[cols].to_numpy(dtype=float).ravel()))
+                       for g, cols in (("narrowing", list(contract.NARROWING_COLUMNS)),
+                                       ("erosion", list(contract.EROSION_COLUMNS)))},
+            "thresholds": context.thresholds, "cross_fitted": context.report.get("cross_fitted"),
+        }
     result = {
         "profile": profile, "seed": seed, "tta": tta, "sampling": sampling or "profile default",
         "epochs": epochs or "profile default", "patience": patience or "profile default",
@@ -122,6 +142,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
                     "generated_here": generated, "size_scale": size_scale if generated else None},
         "groups": groups, "datasets": per_dataset, "official": official,
         "joints_filled_with_baseline": filled,
+        "with_context": with_context,
         "thresholds": {d: e.threshold for d, e in ensembles.items()},
         "out_of_fold": {d: trained[d]["oof"] for d in datasets},
         "seconds": {"phantom": round(t_data, 1), "training": round(t_train, 1),
@@ -200,6 +221,10 @@ def markdown(result: dict) -> str:
                 return "NA" if x is None else (f"{100 * x:.1f}%" if pct else f"{x:.4f}")
             lines.append(f"| {key.upper()} | {fmt(v['ensemble'])} | {fmt(v['baseline'])} | "
                          f"{fmt(v['improvement'], pct=True)} |")
+            ctx = (result.get("with_context") or {}).get("official", {}).get(key)
+            if ctx:
+                lines.append(f"| {key.upper()}, with patient context | {fmt(ctx['ensemble'])} | "
+                             f"{fmt(ctx['baseline'])} | {fmt(ctx['improvement'], pct=True)} |")
     return "\n".join(lines)
 
 

@@ -61,6 +61,7 @@ class Profile:
     networks: dict[str, RegressorConfig]  # data set -> network
     training: dict[str, TrainConfig]  # data set -> training recipe
     tta: bool = False
+    context: bool = True  # fit the patient context model (ra2.scoring.context) after the ensembles
 
     def sizes(self) -> dict[str, int]:
         return {d: c.input_size for d, c in self.networks.items()}

@@ -374,8 +374,13 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
         annotations: site boxes (default ``train_dir/annotations.json``, the phantom's layout).
         datasets: subset of data sets to train (default all three).
 
+    When ``out_dir`` then holds all three ensembles and the profile's ``context`` is on, the patient
+    context model is fitted on their out-of-fold predictions (``out_dir/context.json``,
+    :mod:`ra2.scoring.context`).
+
     Returns:
-        data set -> its ``ensemble.json`` content, plus ``"seconds"``.
+        data set -> its ``ensemble.json`` content, plus ``"seconds"`` (and ``"context"``: the context
+        model's cross-fitted report).
     """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     train_dir, out_dir = Path(train_dir), Path(out_dir)
@@ -399,6 +404,10 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
     result: dict = {}
     for d in datasets:
         result[d] = train_ensemble(sets[d], prof, out_dir / d, seed=seed, progress=progress)
+    if prof.context and all((out_dir / d / "oof_predictions.npz").is_file() for d in contract.DATASETS):
+        from ra2.scoring.context import train_context
+
+        result["context"] = train_context(out_dir, seed=seed).report
     result["seconds"] = round(time.time() - t0, 1)
     return result
 

@@ -25,7 +25,9 @@ def test_train_regressors_smoke(phantom, tmp_path):
     out = tmp_path / "regressors"
     result = train_regressors(phantom / "train", out, profile="smoke", progress=False, seed=1)
     prof = get_profile("smoke")
-    assert set(result) == set(contract.DATASETS) | {"seconds"}
+    assert set(result) == set(contract.DATASETS) | {"seconds", "context"}
+    assert (out / "context.json").is_file()
+    assert set(result["context"]["cross_fitted"]) == set(contract.DATASETS)
     for d in contract.DATASETS:
         for k in range(prof.n_folds):
             for name in MEMBER_FILES:
@@ -167,3 +169,22 @@ def test_fold_experiment_training_overrides(phantom, tmp_path):
         run(phantom, "narrowing", profile="smoke", cache_dir=tmp_path / "crops", train_changes={"prior": 1})
     assert main(["--data", str(phantom), "--dataset", "narrowing", "--profile", "smoke",
                  "--train", "[1]"]) == 1
+
+
+def test_evaluate_with_patient_context_scores_its_own_frame(phantom, tmp_path):
+    import pandas as pd
+
+    from ra2.metrics import score
+    from ra2.scoring.evaluate import evaluate, markdown
+
+    result = evaluate(phantom, tmp_path / "ev", profile="smoke", progress=False)
+    ctx = result["with_context"]
+    assert ctx is not None and (tmp_path / "ev" / "ensembles" / "context.json").is_file()
+    frame = pd.read_csv(tmp_path / "ev" / "predictions_context.csv")
+    assert tuple(frame.columns) == contract.COLUMNS
+    np.testing.assert_allclose(frame[list(contract.EROSION_COLUMNS)].sum(axis=1), frame[contract.OVERALL_EROSION])
+    again = score(frame, pd.read_csv(phantom / "gold.csv"))
+    assert ctx["official"]["sc3"]["ensemble"] == pytest.approx(again["sc3"])
+    assert ctx["official"]["sc2"]["ensemble"] == pytest.approx(again["sc2"])
+    assert ctx["official"]["sc3"]["baseline"] == pytest.approx(result["official"]["sc3"]["baseline"])
+    assert "SC3, with patient context" in markdown(result)
