@@ -105,3 +105,25 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
         load_context(tmp_path / "bad")
     with pytest.raises(Ra2Error, match="at least 2"):
         fit_context(raw.iloc[:1], gold.iloc[:1])
+
+
+def test_command_fits_from_saved_out_of_fold_predictions(tmp_path, capsys):
+    from ra2.scoring.context import main
+
+    raw, gold = _patients(20, 5, context_matters=True)
+    pids = np.array([f"P{i:02d}" for i in range(len(raw))])
+    for d in contract.DATASETS:
+        cols = [s.column for s in contract.scores_of_dataset(d)]
+        (tmp_path / d).mkdir()
+        np.savez(tmp_path / d / "oof_predictions.npz", predictions=raw[cols].to_numpy().ravel(),
+                 labels=gold[cols].to_numpy().ravel(), patient_ids=np.repeat(pids, len(cols)),
+                 columns=np.tile(cols, len(pids)), folds=np.zeros(len(pids) * len(cols), int))
+    assert main([str(tmp_path)]) == 0
+    assert "with context" in capsys.readouterr().out
+    direct = fit_context(raw.set_axis(pids), gold.set_axis(pids))
+    saved = load_context(tmp_path)
+    for d in contract.DATASETS:
+        np.testing.assert_allclose(saved.weights[d], direct.weights[d])
+    (tmp_path / "narrowing" / "oof_predictions.npz").unlink()
+    assert main([str(tmp_path)]) == 1
+    assert "narrowing/oof_predictions.npz: no such file" in capsys.readouterr().err
