@@ -5,7 +5,8 @@
   of 50 batches, Adam 1e-3 with a cosine decay to 0, patience 10, the
   squared log2 error as the loss (the challenge metric itself; MAE drives the rare non-zero erosions to 0),
   BatchNorm momentum 0.9 (the moving statistics must settle within a few hundred steps), natural sampling
-  (see ``docs/regressors.md`` for why not the thesis's balanced sampling at this budget): about 3-5 minutes
+  (see ``docs/regressors.md`` for why not the thesis's balanced sampling at this budget); hand erosion
+  repeats its non-zero crops 4x with weight 1/4 and starts its output at the prior: about 3-8 minutes
   per member on an idle 2-core CPU; what ``docs/regressors.md`` measures.
 - ``full``: thesis-like: DenseNet88 (variant 1) at 128 px for erosion and 64 px for narrowing, batch 32 /
   128, Adam 1e-4, 5 folds, up to 100 epochs with early stopping.
