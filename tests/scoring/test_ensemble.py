@@ -113,3 +113,26 @@ def test_predict_joints_places_predictions_and_sums(trained):
     assert frame.loc[0, "RF_mtp_J__1"] == pytest.approx(pred[2])
     assert frame.loc[1, contract.OVERALL_NARROWING] == pytest.approx(pred[0] + pred[1])
     assert frame.loc[0, contract.OVERALL_EROSION] == 0.0
+
+
+def test_predict_joints_with_context_corrects_raw_predictions(trained):
+    from ra2 import contract
+    from ra2.scoring.context import FEATURES, ContextModel
+    from ra2.scoring.ensemble import predict_joints
+
+    out, crops, _ = trained
+    ens = Ensemble(out)
+    sub = crops.subset(np.arange(2))
+    sub = CropSet("narrowing", sub.images, sub.labels, np.array(["A", "A"]), np.array(["LH_pip_J__2", "RH_pip_J__2"]))
+    # log2(y + 1) = 0.5 * own + 0.5 * other side: the two joints move towards each other
+    w = [0.5, 0.5] + [0.0] * (len(FEATURES) - 2) + [0.0]
+    fill = {c: 0.0 for c in contract.JOINT_COLUMNS}
+    model = ContextModel(weights={d: w for d in contract.DATASETS}, thresholds={d: 0.0 for d in contract.DATASETS},
+                         fill=fill)
+    frame = predict_joints({"narrowing": ens}, {"narrowing": sub}, ["A"], context=model)
+    raw = np.clip(ens.predict_raw(sub.images), 0, 4)
+    both = 2 ** (0.5 * np.log2(raw[0] + 1) + 0.5 * np.log2(raw[1] + 1)) - 1
+    assert frame.loc[0, "LH_pip_J__2"] == pytest.approx(both)
+    assert frame.loc[0, "RH_pip_J__2"] == pytest.approx(both)
+    assert frame.loc[0, "LH_pip_J__3"] == 0.0  # no crop: the fill value 0, corrected to 0
+    assert frame.loc[0, contract.OVERALL_NARROWING] == pytest.approx(2 * both)
