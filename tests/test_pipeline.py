@@ -42,11 +42,14 @@ class OracleDetector:
 class ConstantEnsemble:
     def __init__(self, dataset):
         self.dataset, self.input_size, self.margin = dataset, 16, 0.2
+        self.spec, self.config = {}, type("Config", (), {"max_score": contract.DATASET_MAX[dataset]})()
         self.batches = []
 
     def predict(self, images, tta=None):
         self.batches.append(images.shape)
         return np.full(len(images), FAKE_SCORE[self.dataset])
+
+    predict_raw = predict
 
 
 def test_predictor_wires_detections_crops_and_ensembles(phantom):
@@ -76,6 +79,31 @@ def test_predictor_wires_detections_crops_and_ensembles(phantom):
     assert all(shape[1:] == (16, 16) for e in ensembles.values() for shape in e.batches)
     n_scores = sum(shape[0] for e in ensembles.values() for shape in e.batches)
     assert n_scores == 2 * 86 - len(contract.limb_columns("RF"))
+
+
+def test_predictor_applies_the_context_model_before_the_missing_film_means(phantom):
+    from ra2.scoring.context import FEATURES, ContextModel
+
+    # log2(y + 1) = log2(p + 1) + 1, i.e. y = 2p + 1: every joint with a crop moves from p to 2p + 1
+    w = [1.0] + [0.0] * (len(FEATURES) - 1) + [1.0]
+    model = ContextModel(weights={d: w for d in contract.DATASETS}, thresholds={d: 0.0 for d in contract.DATASETS},
+                         fill={c: 0.0 for c in contract.JOINT_COLUMNS})
+    detector = OracleDetector(read_annotations(phantom / "gold_annotations.json"))
+    template = io.read_template_csv(phantom / "test" / "template.csv")
+    missing = phantom / "test" / f"{template[contract.PATIENT_COLUMN][0]}-LH.jpg"
+    kept = missing.read_bytes()
+    missing.unlink()
+    try:
+        frame = Predictor(detector, {d: ConstantEnsemble(d) for d in contract.DATASETS},
+                          training_means={c: 0.25 for c in contract.JOINT_COLUMNS}, context=model
+                          ).predict(phantom / "test", template)
+    finally:
+        missing.write_bytes(kept)
+    for row in range(2):
+        for score in contract.SCORES:
+            expected = 0.25 if (row == 0 and score.limb == "LH") else 2 * FAKE_SCORE[score.dataset] + 1
+            assert frame.loc[row, score.column] == pytest.approx(expected), score.column
+    assert np.allclose(frame[contract.OVERALL_EROSION], frame[list(contract.EROSION_COLUMNS)].sum(axis=1))
 
 
 def test_detected_boxes_round_trip_through_the_annotation_format(tmp_path):
