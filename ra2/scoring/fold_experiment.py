@@ -9,8 +9,8 @@ splits the training patients into the profile's folds (:func:`ra2.scoring.folds.
 the ensembles use), trains one member on every fold but ``--fold`` and reports its validation per-joint log2
 RMSE beside the fold's baseline (every validation crop predicted as the mean score of the fold's training
 crops), and the RMSE at the zero cut-off that is best on the same fold (optimistic: for comparing recipes
-that shift the predictions, such as oversampling). The held-out ``PHANTOM/test`` patients are never read, so recipes chosen here do not see them.
-Each run appends one JSON line to ``--log`` (default ``PHANTOM/../fold_experiments.jsonl``).
+that shift the predictions, such as oversampling) and the mean prediction per true score. The held-out
+``PHANTOM/test`` patients are never read, so recipes chosen here do not see them. Each run appends one JSON line to ``--log`` (default ``PHANTOM/../fold_experiments.jsonl``).
 """
 
 from __future__ import annotations

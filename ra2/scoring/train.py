@@ -399,6 +399,7 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "profile.json").write_text(json.dumps(
         {"profile": prof.name, "n_folds": prof.n_folds, "margin": prof.margin, "seed": seed,
+         "context": prof.context,
          "networks": {d: prof.networks[d].to_dict() for d in datasets},
          "training": {d: prof.training[d].to_dict() for d in datasets}}, indent=2, sort_keys=True) + "\n")
     result: dict = {}
