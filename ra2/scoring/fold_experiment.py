@@ -2,7 +2,7 @@
 
     python -m ra2.scoring.fold_experiment --data PHANTOM --dataset hand_erosion [--fold 0] [--size 96]
         [--epochs 10] [--steps 30] [--lr 1e-3] [--schedule cosine] [--sampling none] [--loss mae]
-        [--net '{"stem_strides": 1}']
+        [--net '{"stem_strides": 1}'] [--train '{"oversample": 4, "oversample_unbiased": true}']
 
 Cuts the ground-truth crops of ``PHANTOM/train`` (``annotations.json``, scores from ``training.csv``),
 splits the training patients into the profile's folds (:func:`ra2.scoring.folds.patient_folds`, the split
@@ -10,7 +10,8 @@ the ensembles use), trains one member on every fold but ``--fold`` and reports i
 RMSE beside the fold's baseline (every validation crop predicted as the mean score of the fold's training
 crops), and the RMSE at the zero cut-off that is best on the same fold (optimistic: for comparing recipes
 that shift the predictions, such as oversampling) and the mean prediction per true score. The held-out
-``PHANTOM/test`` patients are never read, so recipes chosen here do not see them. Each run appends one JSON line to ``--log`` (default ``PHANTOM/../fold_experiments.jsonl``).
+``PHANTOM/test`` patients are never read, so recipes chosen here do not see them. Each run appends one
+JSON line to ``--log`` (default ``PHANTOM/../fold_experiments.jsonl``).
 """
 
 from __future__ import annotations
