@@ -150,6 +150,8 @@ def test_smoke_trainer_and_predictor_end_to_end(phantom, tmp_path, monkeypatch):
     for d in contract.DETECTORS:
         for f in ("config.json", "model.weights.h5", "layout.json", "metadata.json"):
             assert (models / "detectors" / d / f).is_file()
+    assert (models / "regressors" / "context.json").is_file()  # the patient context stage was fitted
+    assert set(summary["context"]["cross_fitted"]) == set(contract.DATASETS)
     run = json.loads((models / "prediction_run.json").read_text())
     assert sum(run["box_sources"].values()) == 2 * len(contract.SITES)
     pred = io.read_predictions_csv(out / "predictions.csv")
