@@ -39,17 +39,14 @@ import numpy as np
 import pandas as pd
 
 from ra2 import Ra2Error, contract
+from ra2.metrics import log_transform
 from ra2.scoring.thresholds import apply_threshold, search_threshold
 
 FEATURES = ("own", "other_side", "other_kind", "patient_hand_erosion", "patient_foot_erosion",
             "patient_narrowing")
 CONTEXT_FILE = "context.json"
-_SCORE = {s.column: s for s in contract.SCORES}
+_SCORE = contract.SCORE_BY_COLUMN
 _DATASET_COLUMNS = {d: tuple(s.column for s in contract.scores_of_dataset(d)) for d in contract.DATASETS}
-
-
-def _log2p(x) -> np.ndarray:
-    return np.log2(np.maximum(np.asarray(x, dtype=np.float64), 0.0) + 1.0)
 
 
 def other_side(column: str) -> str:
@@ -72,7 +69,7 @@ def features(raw: pd.DataFrame) -> dict[str, np.ndarray]:
     Returns:
         column -> ``[P, len(FEATURES)]`` float64 (see the module docstring), rows in ``raw``'s order.
     """
-    lp = pd.DataFrame(_log2p(raw[list(contract.JOINT_COLUMNS)].to_numpy()), columns=contract.JOINT_COLUMNS)
+    lp = pd.DataFrame(log_transform(raw[list(contract.JOINT_COLUMNS)].to_numpy()), columns=contract.JOINT_COLUMNS)
     means = {d: lp[list(cols)].to_numpy().mean(axis=1) for d, cols in _DATASET_COLUMNS.items()}
     zeros = np.zeros(len(lp))
     out = {}
@@ -119,7 +116,7 @@ class ContextModel:
         for d, cols in _DATASET_COLUMNS.items():
             w = np.asarray(self.weights[d], dtype=np.float64)
             for c in cols:
-                z = np.concatenate([feats[c], np.ones((len(filled), 1))], axis=1) @ w
+                z = _design(feats, [c]) @ w
                 out[c] = np.clip(2.0 ** np.maximum(z, 0.0) - 1.0, 0.0, _SCORE[c].max_score)
         return out
 
@@ -180,8 +177,9 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
     weights, thresholds, report = {}, {}, {}
     for d, dcols in _DATASET_COLUMNS.items():
         x = _design(feats, dcols)
-        y = np.concatenate([_log2p(gold[c].to_numpy()) for c in dcols])
-        known = np.isfinite(np.concatenate([gold[c].to_numpy() for c in dcols]))
+        truth = np.concatenate([gold[c].to_numpy() for c in dcols])
+        known = np.isfinite(truth)
+        y = log_transform(truth)
         folds = np.tile(fold_of, len(dcols))
         weights[d] = _ridge(x[known], y[known], ridge).tolist()
         cross = np.zeros(len(y))
@@ -190,10 +188,9 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
             cross[folds == k] = x[folds == k] @ _ridge(x[fit], y[fit], ridge)
         top = np.concatenate([np.full(len(raw), _SCORE[c].max_score) for c in dcols])
         corrected = np.clip(2.0 ** np.maximum(cross, 0.0) - 1.0, 0.0, top)
-        truth = np.concatenate([gold[c].to_numpy() for c in dcols])
         thresholds[d], curve = search_threshold(corrected[known], truth[known])
         own = np.concatenate([raw[c].fillna(fill[c]).to_numpy() for c in dcols])
-        report[d] = {"raw_log2_rmse": float(np.sqrt(np.mean((_log2p(own[known]) - y[known]) ** 2))),
+        report[d] = {"raw_log2_rmse": float(np.sqrt(np.mean((log_transform(own[known]) - y[known]) ** 2))),
                      "corrected_log2_rmse": curve[thresholds[d]], "n_joints": int(known.sum())}
     return ContextModel(weights=weights, thresholds=thresholds, fill=fill, ridge=ridge,
                         report={"cross_fitted": report, "n_patients": int(len(raw)), "n_folds": n_folds,

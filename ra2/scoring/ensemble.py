@@ -75,11 +75,16 @@ class Ensemble:
                 total += predict_images(model, view, batch_size)
         return total / (len(self.member_dirs) * len(inputs))
 
-    def predict(self, images: np.ndarray, tta: bool | None = None, batch_size: int = 128) -> np.ndarray:
-        """``[N]`` final scores: averaged, clipped to the score range, values below the threshold set to 0."""
+    def predict_clipped(self, images: np.ndarray, tta: bool | None = None, batch_size: int = 128) -> np.ndarray:
+        """``[N]`` averaged scores clipped to the score range, before the zero cut-off (what the patient
+        context stage takes). ``tta``: None follows the ensemble's setting."""
         use_tta = bool(self.spec.get("tta", False)) if tta is None else tta
         raw = self.predict_raw(images, tta=use_tta, batch_size=batch_size)
-        return apply_threshold(np.clip(raw, 0.0, self.config.max_score), self.threshold)
+        return np.clip(raw, 0.0, self.config.max_score)
+
+    def predict(self, images: np.ndarray, tta: bool | None = None, batch_size: int = 128) -> np.ndarray:
+        """``[N]`` final scores: averaged, clipped to the score range, values below the threshold set to 0."""
+        return apply_threshold(self.predict_clipped(images, tta=tta, batch_size=batch_size), self.threshold)
 
 
 def load_ensembles(folder: str | Path) -> dict[str, Ensemble]:
@@ -122,11 +127,7 @@ def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_id
         if dataset not in ensembles:
             raise Ra2Error(f"no trained ensemble for data set {dataset!r}")
         e = ensembles[dataset]
-        if context is None:
-            pred = e.predict(crops.images, tta=tta)
-        else:
-            use_tta = bool(e.spec.get("tta", False)) if tta is None else tta
-            pred = np.clip(e.predict_raw(crops.images, tta=use_tta), 0.0, e.config.max_score)
+        pred = e.predict(crops.images, tta=tta) if context is None else e.predict_clipped(crops.images, tta=tta)
         for p, c, v in zip(crops.patient_ids, crops.columns, pred):
             if str(p) in row:
                 joints[str(c)][row[str(p)]] = v

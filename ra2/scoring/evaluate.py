@@ -99,7 +99,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
         crops = test_sets[d]
         if len(crops) == 0:
             raise Ra2Error(f"{data_dir}: no test crops for {d}")
-        raw = np.clip(e.predict_raw(crops.images, tta=tta), 0.0, e.config.max_score)
+        raw = e.predict_clipped(crops.images, tta=tta)
         pred = apply_threshold(raw, e.threshold)  # what Ensemble.predict returns
         predictions[d], raw_predictions[d] = pred, raw
         base = column_mean.loc[crops.columns].to_numpy(dtype=float)
