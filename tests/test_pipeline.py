@@ -1,6 +1,7 @@
 """The whole pipeline: Predictor wiring with fake stages (fast), Trainer/Predictor end to end (slow)."""
 
 import json
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -51,18 +52,24 @@ class ConstantEnsemble:
     predict_clipped = predict
 
 
+@contextmanager
+def film_removed(path):
+    """``path`` deleted for the duration of the block, restored byte for byte afterwards."""
+    kept = path.read_bytes()
+    path.unlink()
+    try:
+        yield
+    finally:
+        path.write_bytes(kept)
+
+
 def test_predictor_wires_detections_crops_and_ensembles(phantom):
     ensembles = {d: ConstantEnsemble(d) for d in contract.DATASETS}
     detector = OracleDetector(read_annotations(phantom / "gold_annotations.json"))
     template = io.read_template_csv(phantom / "test" / "template.csv")
-    missing = phantom / "test" / f"{template[contract.PATIENT_COLUMN][1]}-RF.jpg"
-    kept = missing.read_bytes()
-    missing.unlink()
-    try:
+    with film_removed(phantom / "test" / f"{template[contract.PATIENT_COLUMN][1]}-RF.jpg"):
         means = {c: 0.25 for c in contract.JOINT_COLUMNS}
         frame = Predictor(detector, ensembles, training_means=means).predict(phantom / "test", template)
-    finally:
-        missing.write_bytes(kept)
     assert list(frame.columns) == list(contract.COLUMNS)
     assert frame[contract.PATIENT_COLUMN].tolist() == template[contract.PATIENT_COLUMN].tolist()
     assert len(detector.calls) == 7  # 2 patients x 4 limbs, one film missing
@@ -89,15 +96,10 @@ def test_predictor_applies_the_context_model_before_the_missing_film_means(phant
                          fill={c: 0.0 for c in contract.JOINT_COLUMNS})
     detector = OracleDetector(read_annotations(phantom / "gold_annotations.json"))
     template = io.read_template_csv(phantom / "test" / "template.csv")
-    missing = phantom / "test" / f"{template[contract.PATIENT_COLUMN][0]}-LH.jpg"
-    kept = missing.read_bytes()
-    missing.unlink()
-    try:
+    with film_removed(phantom / "test" / f"{template[contract.PATIENT_COLUMN][0]}-LH.jpg"):
         frame = Predictor(detector, {d: ConstantEnsemble(d) for d in contract.DATASETS},
                           training_means={c: 0.25 for c in contract.JOINT_COLUMNS}, context=model
                           ).predict(phantom / "test", template)
-    finally:
-        missing.write_bytes(kept)
     for row in range(2):
         for score in contract.SCORES:
             expected = 0.25 if (row == 0 and score.limb == "LH") else 2 * FAKE_SCORE[score.dataset] + 1
