@@ -42,6 +42,7 @@ class TrainConfig:
     oversample: int = 1  # every non-zero score drawn this many times per pass (with sampling "none")
     oversample_unbiased: bool = False  # weight the repeats 1/oversample: same expected loss, less noise
     prior_bias: bool = False  # start the output at the best constant for the loss (not at half the range)
+    val_every: int = 1  # validate after every k-th epoch and after the last (patience still counts epochs)
 
 
     def to_dict(self) -> dict:

@@ -256,8 +256,11 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
         weights = np.ones(len(train_set), np.float32)
 
     best = {"log2_rmse": math.inf, "epoch": -1, "weights": None, "pred": None}
-    history = []
+    history = []  # one entry per validated epoch
     waited = 0
+    every = max(1, int(train.val_every))
+    val_seconds = 0.0
+    epochs_run = 0
     t0 = time.time()
 
     def prepare(epoch: int):
@@ -269,6 +272,7 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
     try:
         upcoming = prepare(0)
         for epoch in range(train.epochs):
+            epochs_run = epoch + 1
             x, y, w = upcoming.result()
             if epoch + 1 < train.epochs:
                 upcoming = prepare(epoch + 1)  # augmented in the background while this epoch trains
@@ -282,7 +286,13 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
                 callbacks.append(_BatchBar(bar))
             fit = model.fit(x, y, sample_weight=w, batch_size=train.batch_size, epochs=1, verbose=0,
                             callbacks=callbacks, shuffle=False)
+            if (epoch + 1) % every and epoch + 1 < train.epochs:
+                if bar is not None:
+                    bar.close()
+                continue
+            t_val = time.time()
             pred = predict_images(model, val_set.images)
+            val_seconds += time.time() - t_val
             val = {"epoch": epoch + 1, "loss": float(fit.history["loss"][-1]),
                    "val_log2_rmse": log2_rmse(pred, val_set.labels), "val_mae": mae(pred, val_set.labels)}
             history.append(val)
@@ -293,18 +303,19 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
                 best.update(log2_rmse=val["val_log2_rmse"], epoch=epoch + 1, weights=model.get_weights(), pred=pred)
                 waited = 0
             else:
-                waited += 1
+                waited += every
                 if waited >= train.patience:
                     break
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     model.set_weights(best["weights"])
     meta = {
-        "dataset": net.dataset, "seed": seed, "epochs_run": len(history), "best_epoch": best["epoch"],
+        "dataset": net.dataset, "seed": seed, "epochs_run": epochs_run, "best_epoch": best["epoch"],
         "validation": {"log2_rmse": best["log2_rmse"], "mae": mae(best["pred"], val_set.labels),
                        "n_samples": len(val_set), "patients": sorted(set(val_set.patient_ids.tolist()))},
         "n_train_samples": len(train_set), "history": history, "train_config": train.to_dict(),
         "parameters": int(model.count_params()), "train_seconds": round(time.time() - t0, 2),
+        "validation_seconds": round(val_seconds, 2), "epochs_validated": len(history),
         "environment": environment(),
     }
     return model, meta, best["pred"]

@@ -188,3 +188,27 @@ def test_evaluate_with_patient_context_scores_its_own_frame(phantom, tmp_path):
     assert ctx["official"]["sc2"]["ensemble"] == pytest.approx(again["sc2"])
     assert ctx["official"]["sc3"]["baseline"] == pytest.approx(result["official"]["sc3"]["baseline"])
     assert "SC3, with patient context" in markdown(result)
+
+
+def test_val_every_validates_every_kth_and_the_last_epoch(phantom, tmp_path):
+    import dataclasses
+
+    from ra2.scoring.data import build_crop_sets
+    from ra2.scoring.folds import fold_indices, patient_folds
+    from ra2.scoring.train import train_member
+
+    prof = get_profile("smoke")
+    net = dataclasses.replace(prof.networks["narrowing"], input_size=24)
+    crops = build_crop_sets(phantom / "train", phantom / "train" / "annotations.json", {"narrowing": 24},
+                            labels_csv=phantom / "train" / "training.csv", cache_dir=tmp_path / "crops")["narrowing"]
+    tr, va = fold_indices(patient_folds(crops.patient_ids, 2, seed=0, labels=crops.labels), 0)
+    train = dataclasses.replace(prof.training["narrowing"], epochs=5, steps_per_epoch=1, patience=100, val_every=2)
+    _, meta, pred = train_member(net, train, crops.subset(tr), crops.subset(va), progress=False)
+    assert [h["epoch"] for h in meta["history"]] == [2, 4, 5]
+    assert meta["epochs_run"] == 5 and meta["epochs_validated"] == 3
+    assert meta["best_epoch"] in (2, 4, 5) and pred.shape == (len(va),)
+    # patience counts epochs, not validations: with 2 epochs of patience it stops at the first validation
+    # that does not improve (a new best is always found at the first one, epoch 2)
+    train = dataclasses.replace(train, epochs=9, patience=2, learning_rate=0.0)
+    _, meta, _ = train_member(net, train, crops.subset(tr), crops.subset(va), progress=False)
+    assert [h["epoch"] for h in meta["history"]] == [2, 4] and meta["epochs_run"] == 4
