@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ra2 import Ra2Error
-from ra2.scoring.augment import TTA_VIEWS, tta_views
+from ra2.scoring.augment import TTA_VIEWS
 from ra2.scoring.models import RegressorConfig, build_regressor
 from ra2.scoring.thresholds import apply_threshold
 
@@ -58,22 +58,28 @@ class Ensemble:
             self._model = build_regressor(self.config)
         return self._model
 
+    def member_network(self, member_dir: str | Path):
+        """The shared network with the weights of ``member_dir`` (one of :attr:`member_dirs`) loaded."""
+        model = self._network()
+        model.load_weights(str(Path(member_dir) / "model.weights.h5"))
+        return model
+
     def predict_raw(self, images: np.ndarray, tta: bool = False, batch_size: int = 128,
                     views=TTA_VIEWS) -> np.ndarray:
         """``[N]`` member-averaged (and view-averaged with ``tta``) predictions for raw crops ``[N, s, s]``."""
-        from ra2.scoring.train import predict_images
+        from ra2.scoring.train import predict_images, predict_views
 
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 3 or images.shape[1:] != (self.input_size, self.input_size):
             raise ValueError(f"expected crops [N, {self.input_size}, {self.input_size}], got {images.shape}")
-        inputs = tta_views(images, views) if tta else [images]
-        model = self._network()
         total = np.zeros(len(images))
         for m in self.member_dirs:
-            model.load_weights(str(m / "model.weights.h5"))
-            for view in inputs:
-                total += predict_images(model, view, batch_size)
-        return total / (len(self.member_dirs) * len(inputs))
+            model = self.member_network(m)
+            if tta:
+                total += predict_views(model, images, views, batch_size)
+            else:
+                total += predict_images(model, images, batch_size)
+        return total / len(self.member_dirs)
 
     def predict_clipped(self, images: np.ndarray, tta: bool | None = None, batch_size: int = 128) -> np.ndarray:
         """``[N]`` averaged scores clipped to the score range, before the zero cut-off (what the patient

@@ -42,13 +42,14 @@ OFFICIAL = {"narrowing": "sc2", "erosion": "sc3"}  # the official metric of each
 
 def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", train_patients: int = 40,
              test_patients: int = 15, size_scale: float = 0.5, seed: int = 0, progress: bool = True,
-             tta: bool = False, sampling: str | None = None, epochs: int | None = None,
+             tta: bool | None = None, sampling: str | None = None, epochs: int | None = None,
              patience: int | None = None, datasets=None, ensembles_dir: str | Path | None = None) -> dict:
     """Train on the phantom's train split, score its test split; returns (and writes) the results.
 
     ``ensembles_dir``: score the ensembles already trained there (``<dataset>/ensemble.json`` + members,
     as written by :func:`~ra2.scoring.train.train_regressors`) instead of training; ``profile``,
-    ``sampling``, ``epochs``, ``patience`` are then ignored.
+    ``sampling``, ``epochs``, ``patience`` are then ignored. ``tta``: None follows each ensemble's
+    recorded choice (``ensemble.json``), True / False forces test-time augmentation on / off.
     """
     from ra2.io import read_gold_csv, read_training_csv
     from ra2.scoring.aggregate import add_overall
@@ -92,7 +93,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     margin = next(iter(ensembles.values())).margin
     test_sets = build_crop_sets(data_dir / "test", data_dir / "gold_annotations.json", sizes,
                                 labels_csv=data_dir / "gold.csv", margin=margin, cache_dir=out_dir / "crops")
-    per_dataset, predictions, raw_predictions = {}, {}, {}
+    per_dataset, predictions, raw_predictions, tta_used = {}, {}, {}, {}
     pooled = {g: {"pred": [], "base": [], "gold": []} for g, members in GROUPS.items()
               if any(d in datasets for d in members)}
     for d, e in ensembles.items():
@@ -100,6 +101,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
         if len(crops) == 0:
             raise Ra2Error(f"{data_dir}: no test crops for {d}")
         raw = e.predict_clipped(crops.images, tta=tta)
+        tta_used[d] = bool(e.spec.get("tta", False)) if tta is None else tta
         pred = apply_threshold(raw, e.threshold)  # what Ensemble.predict returns
         predictions[d], raw_predictions[d] = pred, raw
         base = column_mean.loc[crops.columns].to_numpy(dtype=float)
@@ -134,7 +136,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
             "thresholds": context.thresholds, "cross_fitted": context.report.get("cross_fitted"),
         }
     result = {
-        "profile": profile, "seed": seed, "tta": tta, "sampling": sampling or "profile default",
+        "profile": profile, "seed": seed, "tta": tta_used, "sampling": sampling or "profile default",
         "epochs": epochs or "profile default", "patience": patience or "profile default",
         "datasets": list(datasets), "ensembles": str(ensembles_dir),
         "phantom": {"folder": str(data_dir), "train_patients": int(len(train_labels)),
@@ -237,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-patients", type=int, default=15)
     parser.add_argument("--size-scale", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tta", action="store_true", help="test-time augmentation")
+    parser.add_argument("--tta", action="store_const", const=True, default=None,
+                        help="force test-time augmentation on (default: each ensemble's recorded choice)")
+    parser.add_argument("--no-tta", action="store_const", const=False, dest="tta",
+                        help="force test-time augmentation off")
     parser.add_argument("--sampling", choices=("balanced", "weights", "none"),
                         help="override the profile's sampling for every data set")
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ra2 import Ra2Error, contract
-from ra2.scoring.augment import Augmenter
+from ra2.scoring.augment import TTA_VIEWS, Augmenter, tta_views
 from ra2.scoring.data import CropSet, build_crop_sets, standardize
 from ra2.scoring.folds import fold_indices, patient_folds
 from ra2.scoring.metrics import log2_rmse, mae
@@ -188,6 +188,44 @@ def predict_images(model, images: np.ndarray, batch_size: int = 128) -> np.ndarr
     return np.concatenate(out)
 
 
+def predict_views(model, images: np.ndarray, views=TTA_VIEWS, batch_size: int = 128) -> np.ndarray:
+    """``[N]`` predictions of ``model`` for raw crops ``[N, s, s]`` averaged over the test-time ``views``
+    (:func:`ra2.scoring.augment.tta_views`)."""
+    if len(images) == 0:
+        return np.zeros(0)
+    preds = [predict_images(model, v, batch_size) for v in tta_views(np.asarray(images, np.float32), views)]
+    return np.mean(preds, axis=0)
+
+
+TTA_MODES = ("off", "on", "auto")
+
+
+def choose_tta(mode: str, oof_plain: np.ndarray, oof_views: np.ndarray | None, labels: np.ndarray,
+               max_score: float) -> tuple[bool, dict]:
+    """Whether an ensemble predicts with test-time augmentation, from its out-of-fold predictions.
+
+    Args:
+        mode: ``off``, ``on``, or ``auto`` (on where the view-averaged out-of-fold predictions have the
+            lower log2 RMSE; ties go to off, the cheaper).
+        oof_plain, oof_views: ``[N]`` out-of-fold predictions without / with the views (``oof_views`` may
+            be None with mode ``off``).
+        labels: ``[N]`` true scores. max_score: the data set's top score (predictions clipped to it).
+
+    Returns:
+        ``(use the views, {"mode", "log2_rmse_plain", "log2_rmse_tta" (None without views)})``.
+    """
+    if mode not in TTA_MODES:
+        raise Ra2Error(f"unknown test-time augmentation mode {mode!r}; expected one of {TTA_MODES}")
+    plain = log2_rmse(np.clip(oof_plain, 0.0, max_score), labels)
+    if oof_views is None:
+        if mode != "off":
+            raise ValueError(f"mode {mode!r} needs the view-averaged predictions")
+        return False, {"mode": mode, "log2_rmse_plain": plain, "log2_rmse_tta": None}
+    views = log2_rmse(np.clip(oof_views, 0.0, max_score), labels)
+    use = mode == "on" or (mode == "auto" and views < plain - 1e-12)  # a tie (up to rounding) goes to off
+    return use, {"mode": mode, "log2_rmse_plain": plain, "log2_rmse_tta": views}
+
+
 class _BatchBar:
     """A Keras callback that advances a tqdm bar per batch and shows the loss."""
 
@@ -342,7 +380,11 @@ def train_ensemble(crops: CropSet, profile: Profile, out_dir: str | Path, seed: 
     net, train = profile.networks[dataset], profile.training[dataset]
     out_dir = Path(out_dir)
     folds = patient_folds(crops.patient_ids, profile.n_folds, seed=seed, labels=crops.labels)
+    if profile.tta not in TTA_MODES:
+        raise Ra2Error(f"profile {profile.name!r}: unknown test-time augmentation mode {profile.tta!r}; "
+                       f"expected one of {TTA_MODES}")
     oof = np.full(len(crops), np.nan)
+    oof_views = np.full(len(crops), np.nan) if profile.tta != "off" else None
     members = []
     model = None
     for k in range(profile.n_folds):
@@ -355,19 +397,37 @@ def train_ensemble(crops: CropSet, profile: Profile, out_dir: str | Path, seed: 
         meta["profile"] = profile.name
         save_member(model, net, meta, out_dir / f"member_{k}")
         oof[va] = pred
+        if oof_views is not None:
+            oof_views[va] = predict_views(model, crops.images[va])
         members.append(f"member_{k}")
-    threshold, curve = search_threshold(oof, crops.labels)
-    summary = {
-        "dataset": dataset, "members": members, "threshold": threshold, "input_size": net.input_size,
-        "margin": profile.margin, "tta": profile.tta, "profile": profile.name, "seed": seed,
-        "oof": {"log2_rmse_raw": log2_rmse(oof, crops.labels),
-                "log2_rmse_thresholded": curve[threshold], "mae": mae(oof, crops.labels),
-                "threshold_0.5": curve.get(0.5), "n_samples": len(crops),
-                "n_patients": int(len(set(crops.patient_ids.tolist())))},
-        "threshold_curve": {f"{t:.2f}": v for t, v in curve.items()},
-    }
+    summary = {"dataset": dataset, "members": members, "input_size": net.input_size, "margin": profile.margin,
+               "profile": profile.name, "seed": seed}
+    return finish_ensemble(summary, out_dir, crops, folds, oof, oof_views, profile.tta, net.max_score)
+
+
+def finish_ensemble(summary: dict, out_dir: str | Path, crops: CropSet, folds: np.ndarray, oof: np.ndarray,
+                    oof_views: np.ndarray | None, tta_mode: str, max_score: float) -> dict:
+    """The post-training choices of an ensemble from its out-of-fold predictions: test-time augmentation
+    (:func:`choose_tta`), then the zero cut-off searched on the chosen predictions.
+
+    Args:
+        summary: the ``ensemble.json`` fields that do not depend on the choices (dataset, members, ...).
+        crops: the training crop set; ``folds``, ``oof``, ``oof_views``: ``[N]`` in its order.
+
+    Writes ``out_dir/ensemble.json`` and ``out_dir/oof_predictions.npz`` (the chosen predictions, what the
+    context model is fitted on); returns the ``ensemble.json`` content.
+    """
+    out_dir = Path(out_dir)
+    use_tta, tta_report = choose_tta(tta_mode, oof, oof_views, crops.labels, max_score)
+    chosen = oof_views if use_tta else oof
+    threshold, curve = search_threshold(chosen, crops.labels)
+    summary = dict(summary, threshold=threshold, tta=use_tta, tta_choice=tta_report, oof={
+        "log2_rmse_raw": log2_rmse(chosen, crops.labels), "log2_rmse_thresholded": curve[threshold],
+        "mae": mae(chosen, crops.labels), "threshold_0.5": curve.get(0.5), "n_samples": len(crops),
+        "n_patients": int(len(set(crops.patient_ids.tolist())))},
+        threshold_curve={f"{t:.2f}": v for t, v in curve.items()})
     (out_dir / "ensemble.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    np.savez(out_dir / "oof_predictions.npz", predictions=oof, labels=crops.labels,
+    np.savez(out_dir / "oof_predictions.npz", predictions=chosen, labels=crops.labels,
              patient_ids=crops.patient_ids, columns=crops.columns, folds=folds)
     return summary
 

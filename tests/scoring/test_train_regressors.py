@@ -212,3 +212,59 @@ def test_val_every_validates_every_kth_and_the_last_epoch(phantom, tmp_path):
     train = dataclasses.replace(train, epochs=9, patience=2, learning_rate=0.0)
     _, meta, _ = train_member(net, train, crops.subset(tr), crops.subset(va), progress=False)
     assert [h["epoch"] for h in meta["history"]] == [2, 4] and meta["epochs_run"] == 4
+
+
+def test_tta_choice_is_recorded_and_refit_remakes_it(phantom, tmp_path, capsys):
+    import dataclasses
+
+    from ra2.scoring.augment import tta_views
+    from ra2.scoring.data import CropSet
+    from ra2.scoring.ensemble import Ensemble
+    from ra2.scoring.refit import main as refit_main
+    from ra2.scoring.train import predict_images
+
+    out = tmp_path / "reg"
+    prof = dataclasses.replace(get_profile("smoke"), tta="auto")
+    train_regressors(phantom / "train", out, profile=prof, progress=False, seed=1, datasets=["narrowing"])
+    folder = out / "narrowing"
+    spec = json.loads((folder / "ensemble.json").read_text())
+    choice = spec["tta_choice"]
+    assert choice["mode"] == "auto"
+    assert spec["tta"] == (choice["log2_rmse_tta"] < choice["log2_rmse_plain"] - 1e-12)
+    assert spec["oof"]["log2_rmse_raw"] == pytest.approx(
+        choice["log2_rmse_tta"] if spec["tta"] else choice["log2_rmse_plain"])
+    assert Ensemble(folder).spec["tta"] == spec["tta"]
+    with np.load(folder / "oof_predictions.npz") as z:
+        trained = {k: z[k] for k in z.files}
+
+    # forced on: the saved out-of-fold predictions become each member's mean over the views, on its own
+    # validation patients (worked out here from the member files and the cached crops)
+    assert refit_main([str(out), "--train", str(phantom / "train"), "--tta", "on", "--crops", str(out / "crops")]) == 0
+    assert "tta on" in capsys.readouterr().out
+    spec_on = json.loads((folder / "ensemble.json").read_text())
+    assert spec_on["tta"] is True and spec_on["members"] == spec["members"]
+    crops = CropSet.load(next((out / "crops").glob("narrowing_*.npz")))
+    ens = Ensemble(folder)
+    expected = np.full(len(crops), np.nan)
+    for k, member in enumerate(ens.member_dirs):
+        val = trained["folds"] == k
+        model = ens.member_network(member)
+        expected[val] = np.mean([predict_images(model, v) for v in tta_views(crops.images[val])], axis=0)
+    with np.load(folder / "oof_predictions.npz") as z:
+        np.testing.assert_allclose(z["predictions"], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(z["folds"], trained["folds"])
+
+    # forced off: the plain predictions reproduce what training saved (when training chose off)
+    assert refit_main([str(out), "--train", str(phantom / "train"), "--tta", "off", "--crops", str(out / "crops")]) == 0
+    spec_off = json.loads((folder / "ensemble.json").read_text())
+    assert spec_off["tta"] is False and spec_off["tta_choice"]["log2_rmse_tta"] is None
+    assert spec_off["tta_choice"]["log2_rmse_plain"] == pytest.approx(choice["log2_rmse_plain"], rel=1e-5)
+
+    # crops that are not the ones the ensemble was trained on are refused with the file named
+    with np.load(folder / "oof_predictions.npz") as z:
+        doctored = {k: z[k] for k in z.files}
+    doctored["labels"] = doctored["labels"][::-1].copy()
+    np.savez(folder / "oof_predictions.npz", **doctored)
+    assert refit_main([str(out), "--train", str(phantom / "train"), "--crops", str(out / "crops")]) == 1
+    err = capsys.readouterr().err
+    assert "oof_predictions.npz" in err and "not the ones this ensemble was trained on" in err

@@ -177,3 +177,25 @@ def test_profiles_and_overrides():
         get_profile("huge")
     with pytest.raises(Ra2Error):
         get_profile("cpu", sampling="random")
+
+
+def test_choose_tta_follows_the_out_of_fold_error():
+    from ra2.scoring.train import choose_tta
+
+    labels = np.array([0.0, 0.0, 1.0, 3.0])
+    plain = np.array([0.5, 0.0, 1.0, 3.0])  # one error of log2(1.5) = 0.585 on a true 0
+    views = np.array([0.0, 0.0, 1.0, 7.0])  # one error of log2(8/4) = 1 on the true 3
+    use, rep = choose_tta("auto", plain, views, labels, max_score=5)
+    assert not use  # a tie: 0.585 each
+    assert rep["log2_rmse_plain"] == pytest.approx(math.sqrt(math.log2(1.5) ** 2 / 4))
+    # clipped to the top score before scoring: 7 -> 5, an error of log2(6/4)
+    assert rep["log2_rmse_tta"] == pytest.approx(math.sqrt(math.log2(1.5) ** 2 / 4))
+    # a tie goes to off (the cheaper); a better view average wins; "on" / "off" force
+    views_better = np.array([0.2, 0.0, 1.0, 3.0])
+    assert choose_tta("auto", plain, views_better, labels, 5)[0] is True
+    assert choose_tta("on", plain, views, labels, 5)[0] is True
+    assert choose_tta("off", plain, views_better, labels, 5)[0] is False
+    assert choose_tta("off", plain, None, labels, 5) == (False, {"mode": "off", "log2_rmse_plain": rep["log2_rmse_plain"],
+                                                               "log2_rmse_tta": None})
+    with pytest.raises(Ra2Error, match="unknown test-time augmentation mode 'yes'"):
+        choose_tta("yes", plain, views, labels, 5)
