@@ -103,7 +103,7 @@ def _cpu() -> Profile:
     for d in ("foot_erosion", "hand_erosion"):
         train[d] = dataclasses.replace(train[d], oversample=4, oversample_unbiased=True, prior_bias=True)
     # Hand erosion learns slowly (members improve until the last epochs of the cosine decay): fold 0 is
-    # 22.8% better than its baseline with 40 epochs, 25.8% with 60, 33.1% with 90, 34.4% with 120 (6,000
+    # 22.8% better than its baseline with 40 epochs, 25.8% with 60, 33.1% with 90, 34.3% with 120 (6,000
     # steps; about 18 minutes per member). Patience 30: member 0 had an 8-epoch plateau after epoch 74.
     train["hand_erosion"] = dataclasses.replace(train["hand_erosion"], epochs=120, patience=30)
     # Test-time augmentation where the out-of-fold predictions say it helps: on the session-4 ensembles it
