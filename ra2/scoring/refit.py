@@ -25,7 +25,7 @@ import numpy as np
 from ra2 import Ra2Error, contract
 from ra2.scoring.data import CropSet, build_crop_sets
 from ra2.scoring.ensemble import Ensemble, load_ensembles
-from ra2.scoring.train import TTA_MODES, finish_ensemble, predict_images, predict_views
+from ra2.scoring.train import TTA_MODES, finish_ensemble, predict_images, predict_views, training_csv
 
 _CHOICES = ("threshold", "tta", "tta_choice", "oof", "threshold_curve")  # what finish_ensemble rewrites
 
@@ -83,9 +83,7 @@ def refit(ensembles_dir: str | Path, train_dir: str | Path, tta_mode: str = "aut
     if tta_mode not in TTA_MODES:
         raise Ra2Error(f"unknown test-time augmentation mode {tta_mode!r}; expected one of {TTA_MODES}")
     ensembles_dir, train_dir = Path(ensembles_dir), Path(train_dir)
-    csv = train_dir / "training.csv"
-    if not csv.is_file():
-        raise Ra2Error(f"{csv}: no such file (the training folder needs training.csv and the films)")
+    csv = training_csv(train_dir)
     result: dict = {}
     for d, ens in load_ensembles(ensembles_dir).items():
         crops = build_crop_sets(train_dir, Path(annotations) if annotations else train_dir / "annotations.json",

@@ -432,6 +432,14 @@ def finish_ensemble(summary: dict, out_dir: str | Path, crops: CropSet, folds: n
     return summary
 
 
+def training_csv(train_dir: Path) -> Path:
+    """``train_dir/training.csv``, or a :class:`Ra2Error` naming it when it is missing."""
+    csv = Path(train_dir) / "training.csv"
+    if not csv.is_file():
+        raise Ra2Error(f"{csv}: no such file (the training folder needs training.csv and the films)")
+    return csv
+
+
 def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | Profile = "smoke",
                      crops_dir: str | Path | None = None, progress: bool = True, seed: int = 0,
                      annotations: str | Path | None = None, datasets=None) -> dict:
@@ -459,9 +467,7 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
     unknown = [d for d in datasets if d not in contract.DATASET_MAX]
     if unknown:
         raise Ra2Error(f"unknown data set {unknown[0]!r}; expected some of {contract.DATASETS}")
-    csv = train_dir / "training.csv"
-    if not csv.is_file():
-        raise Ra2Error(f"{csv}: no such file (the training folder needs training.csv and the films)")
+    csv = training_csv(train_dir)
     t0 = time.time()
     sizes = {d: prof.networks[d].input_size for d in datasets}
     sets = build_crop_sets(train_dir, Path(annotations) if annotations else train_dir / "annotations.json",

@@ -268,3 +268,5 @@ def test_tta_choice_is_recorded_and_refit_remakes_it(phantom, tmp_path, capsys):
     assert refit_main([str(out), "--train", str(phantom / "train"), "--crops", str(out / "crops")]) == 1
     err = capsys.readouterr().err
     assert "oof_predictions.npz" in err and "not the ones this ensemble was trained on" in err
+    assert refit_main([str(out), "--train", str(tmp_path / "nowhere")]) == 1
+    assert "nowhere/training.csv: no such file" in capsys.readouterr().err
