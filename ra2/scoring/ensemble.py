@@ -81,11 +81,15 @@ class Ensemble:
                 total += predict_images(model, images, batch_size)
         return total / len(self.member_dirs)
 
+    def uses_tta(self, tta: bool | None = None) -> bool:
+        """Whether predictions average the test-time views: ``tta`` when given, else the ensemble's
+        recorded choice (``ensemble.json``)."""
+        return bool(self.spec.get("tta", False)) if tta is None else bool(tta)
+
     def predict_clipped(self, images: np.ndarray, tta: bool | None = None, batch_size: int = 128) -> np.ndarray:
         """``[N]`` averaged scores clipped to the score range, before the zero cut-off (what the patient
         context stage takes). ``tta``: None follows the ensemble's setting."""
-        use_tta = bool(self.spec.get("tta", False)) if tta is None else tta
-        raw = self.predict_raw(images, tta=use_tta, batch_size=batch_size)
+        raw = self.predict_raw(images, tta=self.uses_tta(tta), batch_size=batch_size)
         return np.clip(raw, 0.0, self.config.max_score)
 
     def predict(self, images: np.ndarray, tta: bool | None = None, batch_size: int = 128) -> np.ndarray:

@@ -101,7 +101,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
         if len(crops) == 0:
             raise Ra2Error(f"{data_dir}: no test crops for {d}")
         raw = e.predict_clipped(crops.images, tta=tta)
-        tta_used[d] = bool(e.spec.get("tta", False)) if tta is None else tta
+        tta_used[d] = e.uses_tta(tta)
         pred = apply_threshold(raw, e.threshold)  # what Ensemble.predict returns
         predictions[d], raw_predictions[d] = pred, raw
         base = column_mean.loc[crops.columns].to_numpy(dtype=float)
