@@ -549,8 +549,12 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
 
 class CompactRois(keras.layers.Layer):
     """Keep the ROIs of real detections only: ``[pooled [B, N, h, w, C], detections [B, N, 6]]`` ->
-    ``[pooled [1, M, h, w, C], flat_index [M]]`` where M counts rows with class_id > 0 and
-    ``flat_index = b * N + n``. Lets the inference mask head skip zero-padded detections."""
+    ``[pooled [1, M + 1, h, w, C], flat_index [M]]`` where M counts rows with class_id > 0 and
+    ``flat_index = b * N + n``. Lets the inference mask head skip zero-padded detections.
+
+    One all-zero ROI is always appended, so the mask head never sees an empty batch: some kernels
+    (oneDNN's batch normalisation, the default on CPUs with AVX-512) fail on a zero-size input when an
+    image has no detection. :class:`ScatterRois` drops it again."""
 
     def call(self, inputs):
         pooled, detections = inputs
@@ -558,19 +562,21 @@ class CompactRois(keras.layers.Layer):
         n = tf.shape(detections)[1]
         ix = tf.where(valid)
         flat = tf.cast(ix[:, 0], tf.int32) * n + tf.cast(ix[:, 1], tf.int32)
-        return [tf.expand_dims(tf.gather_nd(pooled, ix), 0), flat]
+        kept = tf.gather_nd(pooled, ix)
+        kept = tf.concat([kept, tf.zeros_like(pooled[0, :1])], axis=0)
+        return [tf.expand_dims(kept, 0), flat]
 
     def compute_output_shape(self, input_shape):
         return [(1, None) + tuple(input_shape[0][2:]), (None,)]
 
 
 class ScatterRois(keras.layers.Layer):
-    """Inverse of :class:`CompactRois`: ``[values [1, M, ...], flat_index [M], detections [B, N, 6]]``
-    -> ``[B, N, ...]`` with zeros at the padded rows."""
+    """Inverse of :class:`CompactRois`: ``[values [1, M + 1, ...], flat_index [M], detections [B, N, 6]]``
+    -> ``[B, N, ...]`` with zeros at the padded rows (the appended dummy row is dropped)."""
 
     def call(self, inputs):
         values, flat, detections = inputs
-        values = values[0]
+        values = values[0, :tf.shape(flat)[0]]
         b, n = tf.shape(detections)[0], tf.shape(detections)[1]
         shape = tf.concat([[b * n], tf.shape(values)[1:]], axis=0)
         out = tf.scatter_nd(tf.expand_dims(flat, 1), values, shape)

@@ -309,16 +309,17 @@ def test_compact_and_scatter_rois_round_trip():
     detections[0, 1, 4] = 3
     detections[1, 0, 4] = 2
     compact, flat = L.CompactRois()([tf.constant(pooled), tf.constant(detections)])
-    assert compact.shape == (1, 3, 3, 3, 2)
+    assert compact.shape == (1, 4, 3, 3, 2)  # the three detections + one zero row (never an empty batch)
     np.testing.assert_array_equal(flat.numpy(), [0, 1, 4])
-    np.testing.assert_array_equal(compact.numpy()[0], pooled.reshape(8, 3, 3, 2)[[0, 1, 4]])
+    np.testing.assert_array_equal(compact.numpy()[0, :3], pooled.reshape(8, 3, 3, 2)[[0, 1, 4]])
+    assert not compact.numpy()[0, 3].any()
     back = L.ScatterRois()([compact * 2.0, flat, tf.constant(detections)]).numpy()
     expected = np.zeros_like(pooled)
     expected[0, :2], expected[1, 0] = 2 * pooled[0, :2], 2 * pooled[1, 0]
     np.testing.assert_array_equal(back, expected)
     none = np.zeros_like(detections)
     compact, flat = L.CompactRois()([tf.constant(pooled), tf.constant(none)])
-    assert compact.shape[1] == 0
+    assert compact.shape[1] == 1 and flat.shape[0] == 0
     assert not L.ScatterRois()([compact, flat, tf.constant(none)]).numpy().any()
 
 
