@@ -17,8 +17,9 @@ from ra2 import Ra2Error, __version__, contract
 def _cmd_phantom(args: argparse.Namespace) -> int:
     from ra2.phantom import generate_dataset
 
+    scale = args.size_scale[0] if len(args.size_scale) == 1 else args.size_scale
     generate_dataset(Path(args.out), train_patients=args.train_patients,
-                     test_patients=args.test_patients, seed=args.seed, size_scale=args.size_scale)
+                     test_patients=args.test_patients, seed=args.seed, size_scale=scale)
     print(f"phantom written to {args.out}: train/ ({args.train_patients} patients), "
           f"test/ ({args.test_patients} patients), gold.csv")
     return 0
@@ -145,8 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-patients", type=int, default=20)
     p.add_argument("--test-patients", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--size-scale", type=float, default=1.0,
-                   help="scale film sizes (1.0: about 1000-3000 px per side; 0.3 for quick tests)")
+    p.add_argument("--size-scale", type=float, nargs="+", default=[1.0],
+                   help="scale film sizes (1.0: about 1000-3000 px per side; 0.3 for quick tests); several "
+                   "values are used in turn, one per patient (films of mixed resolutions)")
     p.set_defaults(func=_cmd_phantom)
 
     p = sub.add_parser("score", help="official SC1/SC2/SC3 and secondary metrics")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -64,20 +65,23 @@ def _write_csv(path: Path, rows: list[dict], blank: bool) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def generate_dataset(out: Path, train_patients: int, test_patients: int, seed: int, size_scale: float = 1.0,
-                     workers: int | None = None) -> None:
+def generate_dataset(out: Path, train_patients: int, test_patients: int, seed: int,
+                     size_scale: float | Sequence[float] = 1.0, workers: int | None = None) -> None:
     """Write a phantom data set under ``out`` (see the module docstring for the layout).
 
     Phantom films (``PHA*-{LH,RH,LF,RF}.jpg``) already in ``out/train`` or ``out/test`` are replaced: the
     folders then hold exactly the films of the CSVs.
 
-    ``size_scale`` scales the film sizes (1.0: about 1000-3000 px per side). ``workers``: processes used
-    for rendering (default: the CPU count; 1 renders in this process); the output does not depend on it.
+    ``size_scale`` scales the film sizes (1.0: about 1000-3000 px per side); a sequence of scales is used in
+    turn, patient ``i`` (counted over training and test patients) at ``size_scale[i % len(size_scale)]``, for
+    data sets of mixed film resolutions. ``workers``: processes used for rendering (default: the CPU count;
+    1 renders in this process); the output does not depend on it.
     """
     out = Path(out)
     if train_patients < 0 or test_patients < 0 or train_patients + test_patients == 0:
         raise Ra2Error(f"phantom: need at least one patient (train={train_patients}, test={test_patients})")
-    if not size_scale > 0:
+    scales = [float(s) for s in (size_scale if isinstance(size_scale, Sequence) else [size_scale])]
+    if not scales or not all(s > 0 for s in scales):
         raise Ra2Error(f"phantom: --size-scale must be > 0, got {size_scale}")
     train_dir, test_dir = out / "train", out / "test"
     for d in (train_dir, test_dir):
@@ -95,7 +99,7 @@ def generate_dataset(out: Path, train_patients: int, test_patients: int, seed: i
     for i, row in enumerate(rows):
         folder = train_dir if i < train_patients else test_dir
         for limb in contract.LIMBS:
-            jobs.append((str(folder), row[contract.PATIENT_COLUMN], limb, row, seed, i, size_scale))
+            jobs.append((str(folder), row[contract.PATIENT_COLUMN], limb, row, seed, i, scales[i % len(scales)]))
     n_workers = workers if workers is not None else (os.cpu_count() or 1)
     n_workers = max(1, min(n_workers, len(jobs)))
     if n_workers == 1:

@@ -151,3 +151,15 @@ def test_cli_writes_a_dataset(tmp_path, capsys):
     assert cli_main(["phantom", "--out", str(tmp_path / "bad"), "--train-patients", "0",
                      "--test-patients", "0"]) == 1
     assert "at least one patient" in capsys.readouterr().err
+
+
+def test_several_size_scales_alternate_by_patient(tmp_path, ds):
+    out = tmp_path / "mixed"
+    assert cli_main(["phantom", "--out", str(out), "--train-patients", "2", "--test-patients", "1",
+                     "--seed", "11", "--size-scale", str(SCALE), "0.5"]) == 0
+    # Patient 1 and 3 at SCALE (the same films as a single-scale set of the same seed), patient 2 at 0.5.
+    assert (out / "train" / "PHA0001-LH.jpg").read_bytes() == (ds / "train" / "PHA0001-LH.jpg").read_bytes()
+    ratio = Image.open(out / "train" / "PHA0002-LH.jpg").size[1] / Image.open(ds / "train" / "PHA0002-LH.jpg").size[1]
+    assert ratio == pytest.approx(0.5 / SCALE, rel=0.01)
+    with pytest.raises(Ra2Error, match="must be > 0"):
+        generate_dataset(tmp_path / "bad", train_patients=1, test_patients=0, seed=1, size_scale=[0.3, 0.0])
