@@ -3,8 +3,8 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_OUT ?= demo_out
-# smoke: the whole road in minutes with tiny models; cpu: CPU-sized models (see docs/pipeline.md)
-DEMO_PROFILE ?= smoke
+# demo: shipped detectors + regressors trained in minutes; smoke: tiny models (tests); cpu: hours (docs/pipeline.md)
+DEMO_PROFILE ?= demo
 EXTRA ?= cpu
 
 .PHONY: setup test test-slow demo bench clean

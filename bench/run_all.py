@@ -18,6 +18,7 @@ RUNS = [
     ["bench_mrcnn.py", "--repeats", "5"],
     ["bench_regressors.py", "--repeats", "2"],
     ["bench_training_step.py", "--repeats", "2"],
+    ["bench_detection.py", "--repeats", "20"],
 ]
 
 

@@ -80,7 +80,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ra2.pipeline import Trainer
 
     summary = Trainer(args.profile, seed=args.seed, progress=not args.no_progress,
-                      detectors_from=args.detectors).fit(Path(args.train), Path(args.models))
+                      detectors_from=args.detectors, train_detectors=args.train_detectors).fit(
+                          Path(args.train), Path(args.models))
     print(f"pipeline trained into {args.models} in {summary['seconds']['total']:.0f} s "
           f"(detectors: {summary['detectors']['source']})")
     return 0
@@ -106,13 +107,36 @@ def _cmd_eval_detectors(args: argparse.Namespace) -> int:
                                 progress=not args.no_progress)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    for name in ("feet", "hands", "wrist_erosion", "wrist_narrowing"):
+    for name in contract.DETECTORS:
         r = result[name]
+        if not r["n_sites"]:
+            print(f"{name:16s} no annotated sites")
+            continue
+        w = r["worst_site"]
         print(f"{name:16s} sites {r['n_sites']:5d}  IoU>=0.5 {r['hit_rate_iou50']:.3f}  mean IoU "
-              f"{r['mean_iou']:.3f}  sources {r['sources']}")
+              f"{r['mean_iou']:.3f}  worst {w['site']} {w['hit_rate_iou50']:.3f}  sources {r['sources']}")
     c = result["hands"]["carpus"]
-    print(f"{'carpus':16s} boxes {c['n']:5d}  IoU>=0.5 {c['hit_rate_iou50']:.3f}  mean IoU {c['mean_iou']:.3f}")
+    if c["n"]:
+        print(f"{'carpus':16s} boxes {c['n']:5d}  IoU>=0.5 {c['hit_rate_iou50']:.3f}  mean IoU {c['mean_iou']:.3f}")
     print(f"films {result['films']}, with the default layout placement: {result['films_with_default_layout']}")
+    return 0
+
+
+def _cmd_train_detectors(args: argparse.Namespace) -> int:
+    from ra2.detection.train import train_detectors
+
+    result = train_detectors(Path(args.data), Path(args.out), args.profile,
+                             annotations=Path(args.annotations) if args.annotations else None, seed=args.seed,
+                             progress=not args.no_progress, val_dir=Path(args.val) if args.val else None,
+                             val_annotations=Path(args.val_annotations) if args.val_annotations else None)
+    for name in contract.DETECTORS:
+        meta = result[name]
+        curve = meta.get("learning_curve") or []
+        last = f", held-out recall@IoU0.5 {curve[-1]['recall_iou50']:.3f}" if curve else ""
+        print(f"{name:16s} {meta['n_images']} images, {meta['recipe']['steps']} steps in "
+              f"{meta['train_seconds']:.0f} s{last}")
+    print(f"detectors written to {args.out} in {result['seconds']:.0f} s; check them with "
+          f"`ra2 eval-detectors --models {args.out} --data DIR --annotations FILE`")
     return 0
 
 
@@ -170,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", default="/tmp/ra2-work", help="scratch folder")
     p.set_defaults(func=_cmd_run)
 
-    from ra2.demo import DEMO_DEFAULTS
+    from ra2.demo import DEMO_DEFAULTS, DEMO_PROFILES
 
     p = sub.add_parser("demo", help="the whole job on a generated phantom data set (what `make demo` runs)")
     p.add_argument("--out", default="demo_out", help="output folder")
@@ -178,15 +202,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-patients", type=int, default=DEMO_DEFAULTS["test_patients"])
     p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"])
     p.add_argument("--size-scale", type=float, default=DEMO_DEFAULTS["size_scale"])
-    p.add_argument("--profile", default=DEMO_DEFAULTS["profile"], choices=("smoke", "cpu", "full"),
-                   help="pipeline profile (smoke, the default: a few minutes, tiny barely-trained models that show the whole road; cpu: CPU-sized models, 47 min measured on a loaded 2-core machine, see docs/pipeline.md)")
+    p.add_argument("--profile", default=DEMO_DEFAULTS["profile"], choices=DEMO_PROFILES,
+                   help="regressor profile: demo (the default: the cpu networks trained for minutes), smoke "
+                   "(seconds, tiny models: shows the road, scores mean nothing), cpu (hours on 2 cores), full "
+                   "(a GPU); the detectors are the shipped ones")
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser("train", help="train the pipeline: detectors (unless present) and regressor ensembles")
+    p = sub.add_parser("train", help="train the pipeline: regressor ensembles on crops of the detected joints "
+                       "(shipped detectors unless told otherwise)")
     p.add_argument("--train", required=True, help="training folder: training.csv + films (+ annotations.json)")
     p.add_argument("--models", required=True, help="output folder (detectors/, regressors/, pipeline.json)")
     p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "full"))
-    p.add_argument("--detectors", help="folder of already trained detectors to use instead of training")
+    det = p.add_mutually_exclusive_group()
+    det.add_argument("--detectors", help="folder of trained detectors to use (default: those already in "
+                     "MODELS/detectors, else the shipped ones in weights/detectors)")
+    det.add_argument("--train-detectors", action="store_true",
+                     help="train the detectors on TRAIN/annotations.json first (`ra2 train-detectors` alone)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress output (batch jobs)")
     p.set_defaults(func=_cmd_train)
@@ -207,6 +238,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_eval_detectors)
 
+    p = sub.add_parser("train-detectors", help="train the four joint detectors on annotated films")
+    p.add_argument("--data", required=True, help="folder of the training films")
+    p.add_argument("--out", required=True, help="output folder: <detector>/{config.json, model.weights.h5, "
+                   "layout.json, metadata.json}")
+    p.add_argument("--annotations", help="joint annotations of the films (default DATA/annotations.json)")
+    p.add_argument("--val", help="held-out annotated films: a learning curve per detector in its metadata")
+    p.add_argument("--val-annotations", help="their annotations (default VAL/annotations.json)")
+    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "full"),
+                   help="cpu (default): the shipped detectors' recipe, about 50 min for all four on 2 cores; "
+                   "full: larger inputs and networks for a GPU; smoke: seconds, detects nothing (tests)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_train_detectors)
+
     p = sub.add_parser("train-regressors", help="train the three 5-fold regressor ensembles on joint crops")
     p.add_argument("--train", required=True, help="training folder: training.csv + films (+ annotations.json)")
     p.add_argument("--out", required=True, help="output folder: <dataset>/member_<k>/, <dataset>/ensemble.json")
@@ -218,6 +263,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs)")
     p.set_defaults(func=_cmd_train_regressors)
     return parser
+
+
+def entry() -> None:
+    """The ``ra2`` console script and ``python -m ra2``: TensorFlow's native log noise filtered out of the
+    terminal (:mod:`ra2.runinfo`), then :func:`main`."""
+    from ra2.runinfo import quiet_native_logs
+
+    quiet_native_logs()
+    sys.exit(main())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,4 +288,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -36,13 +36,15 @@ DETECTORS_DIR = "detectors"
 REGRESSORS_DIR = "regressors"
 DETECTED_TRAIN = "detected_train.json"
 PIPELINE_FILE = "pipeline.json"
-SHIPPED_DETECTORS = (Path("/opt/ra2/weights/detectors"),)
-"""Where the container looks for shipped detectors (Dockerfile: ``COPY weights/ weights/`` in /opt/ra2)."""
+SHIPPED_DETECTORS = (Path(__file__).resolve().parent.parent / "weights" / "detectors",
+                     Path("/opt/ra2/weights/detectors"))
+"""Where the shipped detectors are looked for: the source tree's ``weights/detectors`` (an editable install,
+``make setup``) and the container's (Dockerfile: ``COPY weights/ weights/`` in /opt/ra2)."""
 
 
 def shipped_detectors(env=None) -> Path | None:
     """The folder of shipped detectors: ``$RA2_DETECTORS`` when set, else the first complete folder of
-    :data:`SHIPPED_DETECTORS`, else None (the detectors are then trained from ``annotations.json``)."""
+    :data:`SHIPPED_DETECTORS`, else None."""
     import os
 
     from ra2.detection.train import detectors_complete
@@ -115,12 +117,17 @@ class Trainer:
     Args:
         profile: ``smoke`` (tests), ``cpu`` (the demo) or ``full`` (GPU); used for both stages unless
             ``regressor_profile`` says otherwise.
-        detectors_from: a folder of already trained detectors to use instead of training (copied into
-            ``models_dir/detectors``).
+        detectors_from: a folder of trained detectors to use (copied into ``models_dir/detectors``).
+        train_detectors: train the detectors on ``train_dir/annotations.json`` (profile ``profile``) even
+            when trained ones are at hand.
+
+    Where the detectors come from, first match: ``detectors_from``; ``train_detectors``; a complete set
+    already in ``models_dir/detectors`` (an earlier run's: never overwritten); the shipped detectors
+    (:func:`shipped_detectors`); detectors trained on ``train_dir/annotations.json``.
     """
 
     def __init__(self, profile: str = "cpu", regressor_profile: str | None = None, seed: int = 0,
-                 progress: bool = True, detectors_from: str | Path | None = None):
+                 progress: bool = True, detectors_from: str | Path | None = None, train_detectors: bool = False):
         from ra2.detection.specs import check_profile
 
         self.profile = check_profile(profile)
@@ -128,22 +135,36 @@ class Trainer:
         self.seed = int(seed)
         self.progress = progress
         self.detectors_from = Path(detectors_from) if detectors_from else None
+        self.train_detectors = bool(train_detectors)
+
+    def _copy_detectors(self, source: Path, det_dir: Path) -> None:
+        from ra2.detection.train import detectors_complete
+
+        if not detectors_complete(source):
+            raise Ra2Error(f"{source}: not a complete set of trained detectors (each of "
+                           f"{', '.join(contract.DETECTORS)} needs config.json, model.weights.h5, layout.json "
+                           "and metadata.json)")
+        if det_dir.resolve() != source.resolve():
+            if det_dir.exists():
+                shutil.rmtree(det_dir)
+            shutil.copytree(source, det_dir)
 
     def _detectors(self, train_dir: Path, det_dir: Path) -> dict:
         from ra2.detection.train import detectors_complete, train_detectors
 
         if self.detectors_from is not None:
-            if not detectors_complete(self.detectors_from):
-                raise Ra2Error(f"{self.detectors_from}: not a complete set of trained detectors")
-            if det_dir.resolve() != self.detectors_from.resolve():
-                if det_dir.exists():
-                    shutil.rmtree(det_dir)
-                shutil.copytree(self.detectors_from, det_dir)
+            self._copy_detectors(self.detectors_from, det_dir)
             log.info("detectors: copied from %s", self.detectors_from)
             return {"source": f"copied from {self.detectors_from}"}
-        if detectors_complete(det_dir):
-            log.info("detectors: using the trained detectors in %s", det_dir)
-            return {"source": f"present in {det_dir}"}
+        if not self.train_detectors:
+            if detectors_complete(det_dir):
+                log.info("detectors: using the trained detectors in %s", det_dir)
+                return {"source": f"present in {det_dir}"}
+            shipped = shipped_detectors()
+            if shipped is not None:
+                self._copy_detectors(shipped, det_dir)
+                log.info("detectors: the shipped detectors (%s)", shipped)
+                return {"source": f"shipped ({shipped})"}
         ann = train_dir / "annotations.json"
         if not ann.is_file():
             raise Ra2Error(f"{ann}: no joint annotations to train the detectors and no trained detectors in "

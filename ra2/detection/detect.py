@@ -180,15 +180,45 @@ def box_iou(a, b) -> float:
     return float(compute_overlaps(np.asarray([a]), np.asarray([b]))[0, 0])
 
 
+def score_detector_images(detector: Detector, dataset) -> dict:
+    """One detector on the images of a :class:`ra2.detection.data.DetectorDataset` (detector images with
+    annotated boxes in detector-image pixels; IoU is the same in film pixels, as the frame only scales and
+    mirrors): recall of the annotated classes at IoU >= 0.5, mean IoU, the worst class and the box sources.
+
+    Returns ``{"n", "recall_iou50", "mean_iou", "per_class": {class name: recall}, "worst_class",
+    "sources": {source: count}}``.
+    """
+    names = contract.DETECTOR_CLASSES[dataset.detector]
+    ious: dict[str, list[float]] = {n: [] for n in names}
+    sources: dict[str, int] = {}
+    for info in dataset.image_info:
+        assigned, _ = detector.run(info["pixels"])
+        for cid, box in zip(info["class_ids"], info["boxes"]):
+            a = assigned[int(cid)]
+            ious[names[int(cid) - 1]].append(box_iou(a.box, box))
+            sources[a.source] = sources.get(a.source, 0) + 1
+    every = np.concatenate([np.asarray(v, np.float64) for v in ious.values()])
+    per_class = {n: float((np.asarray(v) >= 0.5).mean()) for n, v in ious.items() if v}
+    return {"n": int(every.size), "recall_iou50": float((every >= 0.5).mean()) if every.size else None,
+            "mean_iou": float(every.mean()) if every.size else None, "per_class": per_class,
+            "worst_class": min(per_class, key=per_class.get) if per_class else None, "sources": sources}
+
+
 def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDetector | None = None,
                        progress: bool = False) -> dict:
-    """Per detector: fraction of sites whose box has IoU >= 0.5 with the ground truth, mean IoU, counts of
-    box sources; the hands detector also reports its carpus box.
+    """Every film of ``data_dir`` detected as in prediction (wrist detectors end to end, on the carpus crop
+    the hand detector found) and compared with the ground truth.
 
     Args:
         models_dir: trained detectors (ignored when ``detector`` is given).
         data_dir: folder of the films.
         annotations: ground-truth file (default ``data_dir/annotations.json``).
+
+    Returns, per detector: ``n_sites``, ``hit_rate_iou50`` (fraction of sites whose box has IoU >= 0.5 with
+    the ground truth), ``mean_iou``, ``per_site`` (catalogue site id -> hit rate), ``worst_site``
+    (``{"site", "hit_rate_iou50", "mean_iou"}``: the site with the lowest hit rate, then mean IoU),
+    ``sources`` (detected / reassigned / layout / layout_default counts); ``hands`` also has ``carpus``
+    (the carpus box's hit rate and mean IoU). Plus ``films`` and ``films_with_default_layout``.
     """
     from ra2.io import read_film
     from ra2.phantom.annotations import read_annotations
@@ -196,7 +226,7 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     data_dir = Path(data_dir)
     films = read_annotations(Path(annotations) if annotations else data_dir)
     det = detector or JointDetector.load(models_dir)
-    ious: dict[str, list[float]] = {d: [] for d in contract.DETECTORS}
+    ious: dict[str, dict[str, list[float]]] = {d: {} for d in contract.DETECTORS}
     sources: dict[str, dict[str, int]] = {d: {} for d in contract.DETECTORS}
     carpus: list[float] = []
     fallbacks = 0
@@ -213,14 +243,20 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
                 if found.carpus_box is not None:
                     carpus.append(box_iou(found.carpus_box, obj.box))
                 continue
-            ious[obj.detector].append(box_iou(found.boxes[obj.site_id], obj.box))
+            ious[obj.detector].setdefault(obj.site_id, []).append(box_iou(found.boxes[obj.site_id], obj.box))
             src = found.sources[obj.site_id]
             sources[obj.detector][src] = sources[obj.detector].get(src, 0) + 1
     result = {}
-    for d, values in ious.items():
-        v = np.asarray(values)
+    for d, by_site in ious.items():
+        v = np.concatenate([np.asarray(x) for x in by_site.values()]) if by_site else np.zeros(0)
+        per_site = {s: (float((np.asarray(x) >= 0.5).mean()), float(np.mean(x))) for s, x in by_site.items()}
+        worst = min(per_site, key=lambda s: per_site[s]) if per_site else None
         result[d] = {"n_sites": int(v.size), "hit_rate_iou50": float((v >= 0.5).mean()) if v.size else None,
-                     "mean_iou": float(v.mean()) if v.size else None, "sources": sources[d]}
+                     "mean_iou": float(v.mean()) if v.size else None,
+                     "per_site": {s: hit for s, (hit, _) in sorted(per_site.items())},
+                     "worst_site": ({"site": worst, "hit_rate_iou50": per_site[worst][0],
+                                     "mean_iou": per_site[worst][1]} if worst else None),
+                     "sources": sources[d]}
     c = np.asarray(carpus)
     result["hands"]["carpus"] = {"n": int(c.size), "hit_rate_iou50": float((c >= 0.5).mean()) if c.size else None,
                                  "mean_iou": float(c.mean()) if c.size else None}
@@ -229,5 +265,5 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     return result
 
 
-__all__ = ["JointDetector", "Detector", "FilmDetection", "evaluate_detection", "box_iou", "SOURCE_DEFAULT",
-           "SOURCE_LAYOUT"]
+__all__ = ["JointDetector", "Detector", "FilmDetection", "evaluate_detection", "score_detector_images", "box_iou",
+           "SOURCE_DEFAULT", "SOURCE_LAYOUT"]

@@ -30,17 +30,32 @@ PROFILES = ("smoke", "cpu", "full")
 
 @dataclass(frozen=True)
 class TrainRecipe:
-    """How one detector is trained: ``epochs`` x ``steps_per_epoch`` SGD steps of ``batch_size`` images,
-    learning rate ``learning_rate * lr_decay ** epoch`` (the thesis's exponential decay), ``layers`` as in
-    :meth:`ra2.mrcnn.model.MaskRCNN.train`."""
+    """How one detector is trained from scratch.
 
-    epochs: int
-    steps_per_epoch: int
+    ``steps`` optimiser steps of ``batch_size`` images, grouped in epochs of ``steps_per_epoch`` (one
+    checkpoint, one log line and, with validation images, one point of the learning curve per epoch).
+    ``optimizer``: ``"adam"`` (from scratch; :mod:`docs/detection.md` has the curves) or ``"sgd"`` (momentum
+    0.9, matterport's, for fine-tuning pretrained weights). ``schedule``: ``"cosine"`` (linear warm-up over
+    ``warmup_steps``, then a cosine decay from ``learning_rate`` to 0) or ``"exponential"`` (the thesis's
+    ``learning_rate * lr_decay ** epoch``). Gradients are clipped to norm ``clipnorm``. ``augment``:
+    the albumentations pipeline of :func:`ra2.detection.train.augmentation_pipeline`.
+    """
+
+    steps: int
     batch_size: int
     learning_rate: float
+    steps_per_epoch: int = 100
+    optimizer: str = "adam"
+    schedule: str = "cosine"
+    warmup_steps: int = 0
     lr_decay: float = 0.98
+    clipnorm: float = 5.0
     layers: str = "all"
     augment: bool = True
+
+    @property
+    def epochs(self) -> int:
+        return max(1, -(-int(self.steps) // int(self.steps_per_epoch)))
 
 
 @dataclass(frozen=True)
@@ -77,22 +92,26 @@ SPECS: dict[str, DetectorSpec] = {
     for name in contract.DETECTORS
 }
 
-# Anchor sides as fractions of the input side, one per pyramid level (P2..P6). On the phantom at 256 px,
-# hand joints are ~4-6 % of the film's long side (10-16 px), the carpus ~23 %, toe joints 7-15 %; wrist areas
-# are 15-40 % of the carpus crop.
-_ANCHOR_FRACTIONS = {"film": (1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2), "carpus": (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)}
+# Anchor sides as fractions of the input side, one per pyramid level (P2..P6; strides 4..64 px). Measured on
+# phantom films shrunk to 256 px (60 patients, size scales 0.35-1.0): hand joints 9-24 px (median 14), the
+# carpus 43-75 px, toe joints 16-45 px; on 128 px carpus crops the wrist areas are 17-56 px. The film
+# detectors' 12 px anchors on P2 cover the smallest finger joints, 48 px on P4 the carpus.
+_ANCHOR_FRACTIONS = {"film": (3 / 64, 3 / 32, 3 / 16, 3 / 8, 3 / 4), "carpus": (1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)}
 
 RECIPES: dict[str, dict[str, TrainRecipe]] = {
-    "smoke": {"film": TrainRecipe(epochs=1, steps_per_epoch=2, batch_size=2, learning_rate=0.01, augment=False),
-              "carpus": TrainRecipe(epochs=1, steps_per_epoch=2, batch_size=2, learning_rate=0.01,
-                                    augment=False)},
-    # Measured on the shared 2-core machine (load average ~9): ~8-10 s per step at 256 px plus ~1 min of
-    # graph tracing per detector, so the demo can afford only a few dozen steps per detector
-    # (docs/pipeline.md): far too few to learn the joints; the layout fallback fills what is missed.
-    "cpu": {"film": TrainRecipe(epochs=3, steps_per_epoch=8, batch_size=2, learning_rate=0.01),
-            "carpus": TrainRecipe(epochs=3, steps_per_epoch=6, batch_size=2, learning_rate=0.01)},
-    "full": {"film": TrainRecipe(epochs=100, steps_per_epoch=100, batch_size=4, learning_rate=0.002),
-             "carpus": TrainRecipe(epochs=100, steps_per_epoch=100, batch_size=8, learning_rate=0.002)},
+    "smoke": {kind: TrainRecipe(steps=2, batch_size=2, learning_rate=1e-3, steps_per_epoch=2, augment=False)
+              for kind in ("film", "carpus")},
+    # From scratch on a 2-core CPU: Adam with warm-up and a cosine decay, group normalisation
+    # (docs/detection.md has the learning curves these numbers were chosen on).
+    "cpu": {"film": TrainRecipe(steps=2000, batch_size=2, learning_rate=1e-3, steps_per_epoch=250,
+                                warmup_steps=150),
+            "carpus": TrainRecipe(steps=2000, batch_size=2, learning_rate=1e-3, steps_per_epoch=250,
+                                  warmup_steps=150)},
+    # The same recipe for a GPU: larger inputs and batches, more steps.
+    "full": {"film": TrainRecipe(steps=20000, batch_size=8, learning_rate=1e-3, steps_per_epoch=500,
+                                 warmup_steps=500),
+             "carpus": TrainRecipe(steps=20000, batch_size=16, learning_rate=1e-3, steps_per_epoch=500,
+                                   warmup_steps=500)},
 }
 
 
@@ -114,13 +133,14 @@ def recipe(name: str, profile: str) -> TrainRecipe:
     return RECIPES[check_profile(profile)]["carpus" if spec.on_carpus else "film"]
 
 
-def detector_config(name: str, profile: str):
+def detector_config(name: str, profile: str, **overrides):
     """A :class:`ra2.mrcnn.Config` instance for detector ``name`` in ``profile``.
 
     Grayscale input of side ``spec.size(profile)`` (square resize mode: the pre-shrunk image is padded to a
-    square), ``NUM_CLASSES = 1 + classes``, anchors proportional to the input side,
-    ``DETECTION_MIN_CONFIDENCE = 0`` (the thesis's setting: :func:`ra2.detection.assign.assign_instances`
-    picks one box per class from everything the detector returns).
+    square), ``NUM_CLASSES = 1 + classes``, anchors proportional to the input side, group normalisation
+    (trained from scratch on batches of a few images), ``DETECTION_MIN_CONFIDENCE = 0`` (the thesis's
+    setting: :func:`ra2.detection.assign.assign_instances` picks one box per class from everything the
+    detector returns). ``overrides``: Config attributes set last (experiments).
     """
     from ra2.mrcnn import Config
 
@@ -140,26 +160,33 @@ def detector_config(name: str, profile: str):
         "STEPS_PER_EPOCH": rec.steps_per_epoch,
         "VALIDATION_STEPS": 0,
         "LEARNING_RATE": rec.learning_rate,
+        "GRADIENT_CLIP_NORM": rec.clipnorm,
         "RPN_ANCHOR_SCALES": tuple(max(2, int(round(side * f))) for f in _ANCHOR_FRACTIONS[kind]),
+        "RPN_POSITIVE_IOU": 0.5,
+        "NORM": "group",
         "DETECTION_MIN_CONFIDENCE": 0.0,
         "DETECTION_NMS_THRESHOLD": 0.3,
         "MAX_GT_INSTANCES": spec.num_classes + 2,
         "DETECTION_MAX_INSTANCES": 4 * spec.num_classes,
-        "TRAIN_BN": profile == "full",
     }
     if profile == "full":
         attrs.update({"BACKBONE": "resnet50", "PRE_NMS_LIMIT": 6000, "POST_NMS_ROIS_TRAINING": 1000,
                       "POST_NMS_ROIS_INFERENCE": 500, "TRAIN_ROIS_PER_IMAGE": 100,
                       "RPN_TRAIN_ANCHORS_PER_IMAGE": 256, "MINI_MASK_SHAPE": (56, 56)})
     elif profile == "cpu":
-        attrs.update({"BACKBONE": "resnet18_slim", "PRE_NMS_LIMIT": 2000, "POST_NMS_ROIS_TRAINING": 300,
-                      "POST_NMS_ROIS_INFERENCE": 200, "TRAIN_ROIS_PER_IMAGE": 64,
+        # About 2.1 M parameters (8.6 MB of float32 weights) per detector, 0.4 s per training step of two
+        # 256 px images on 2 cores (docs/detection.md).
+        attrs.update({"BACKBONE": "resnet18_slim", "BACKBONE_WIDTHS": (32, 64, 128, 128), "PRE_NMS_LIMIT": 2000,
+                      "POST_NMS_ROIS_TRAINING": 300, "POST_NMS_ROIS_INFERENCE": 200, "TRAIN_ROIS_PER_IMAGE": 64,
                       "RPN_TRAIN_ANCHORS_PER_IMAGE": 128, "TOP_DOWN_PYRAMID_SIZE": 64,
-                      "FPN_CLASSIF_FC_LAYERS_SIZE": 256, "MINI_MASK_SHAPE": (28, 28)})
+                      "RPN_CONV_SHARED_SIZE": 128, "FPN_CLASSIF_FC_LAYERS_SIZE": 128, "MASK_CONV_SIZE": 64,
+                      "MINI_MASK_SHAPE": (28, 28)})
     else:  # smoke
-        attrs.update({"BACKBONE": "resnet18_slim", "PRE_NMS_LIMIT": 300, "POST_NMS_ROIS_TRAINING": 64,
-                      "POST_NMS_ROIS_INFERENCE": 48, "TRAIN_ROIS_PER_IMAGE": 16,
+        attrs.update({"BACKBONE": "resnet18_slim", "BACKBONE_WIDTHS": (16, 16, 32, 32), "PRE_NMS_LIMIT": 300,
+                      "POST_NMS_ROIS_TRAINING": 64, "POST_NMS_ROIS_INFERENCE": 48, "TRAIN_ROIS_PER_IMAGE": 16,
                       "RPN_TRAIN_ANCHORS_PER_IMAGE": 32, "TOP_DOWN_PYRAMID_SIZE": 16,
-                      "FPN_CLASSIF_FC_LAYERS_SIZE": 32, "MINI_MASK_SHAPE": (14, 14)})
+                      "RPN_CONV_SHARED_SIZE": 16, "FPN_CLASSIF_FC_LAYERS_SIZE": 32, "MASK_CONV_SIZE": 16,
+                      "MINI_MASK_SHAPE": (14, 14)})
+    attrs.update(overrides)
     config_class = type(f"{''.join(p.title() for p in name.split('_'))}Config", (Config,), attrs)
     return config_class()

@@ -29,14 +29,43 @@ DETECTOR_FILES = ("config.json", "model.weights.h5", "layout.json", "metadata.js
 
 
 def augmentation_pipeline():
-    """Size-preserving albumentations pipeline for ``[H, W, 1]`` uint8 images with masks."""
+    """Size-preserving albumentations pipeline for ``[H, W, 1]`` uint8 detector images with masks.
+
+    Geometry within what films show (rotation +-15 deg, scale 0.85-1.15, shift +-6 %: film rotation, limb
+    placement and collimation, and for the wrist detectors the jitter of the detected carpus box around the
+    true one); exposure (brightness/contrast +-20 %, gamma 0.7-1.5); sharpness (blur). No flips: right limbs
+    are mirrored before detection, so the classes are side-specific.
+    """
     import albumentations as A
 
     return A.Compose([
-        A.Affine(rotate=(-10, 10), scale=(0.9, 1.1), translate_percent=(-0.05, 0.05), p=0.8),
-        A.RandomBrightnessContrast(brightness_limit=0.15, contrast_limit=0.15, p=0.7),
+        A.Affine(rotate=(-15, 15), scale=(0.85, 1.15), translate_percent=(-0.06, 0.06), p=0.9),
+        A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.7),
+        A.RandomGamma(gamma_limit=(70, 150), p=0.5),
         A.GaussianBlur(blur_limit=(3, 5), p=0.2),
     ])
+
+
+def make_optimizer(rec):
+    """``learning_rate -> keras optimizer`` for :meth:`ra2.mrcnn.model.MaskRCNN.train` from a recipe."""
+    import keras
+
+    if rec.optimizer == "adam":
+        return lambda lr: keras.optimizers.Adam(lr, clipnorm=rec.clipnorm)
+    if rec.optimizer == "sgd":
+        return lambda lr: keras.optimizers.SGD(lr, momentum=0.9, clipnorm=rec.clipnorm)
+    raise Ra2Error(f"unknown optimizer {rec.optimizer!r} in the detector recipe; expected adam or sgd")
+
+
+def schedules(rec):
+    """``(lr_schedule, step_schedule)`` for :meth:`ra2.mrcnn.model.MaskRCNN.train` from a recipe."""
+    from ra2.mrcnn.model import warmup_cosine
+
+    if rec.schedule == "cosine":
+        return None, warmup_cosine(rec.learning_rate, rec.epochs * rec.steps_per_epoch, rec.warmup_steps)
+    if rec.schedule == "exponential":
+        return (lambda e: rec.learning_rate * rec.lr_decay ** e), None
+    raise Ra2Error(f"unknown schedule {rec.schedule!r} in the detector recipe; expected cosine or exponential")
 
 
 def fit_layout(dataset):
@@ -71,43 +100,101 @@ def _environment() -> dict:
             "numpy": np.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
-def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, progress: bool = True) -> dict:
+class LearningCurve:
+    """Training callback: after every epoch, the detector as trained so far (the epoch's checkpoint loaded
+    into an inference model) is scored on held-out detector images
+    (:func:`ra2.detection.detect.score_detector_images`). ``points``: one dict per epoch with ``step``,
+    ``recall_iou50``, ``mean_iou``, ``sources``, the epoch's training losses and ``seconds`` (evaluation)."""
+
+    def __init__(self, trainer, config, val_dataset, layout, placement, progress: bool = False):
+        self.trainer = trainer
+        self.config = config
+        self.val_dataset = val_dataset
+        self.layout, self.placement = layout, placement
+        self.progress = progress
+        self.points: list[dict] = []
+        self._model = None
+
+    def on_epoch_end(self, epoch, logs):
+        from ra2.detection.detect import Detector, score_detector_images
+        from ra2.mrcnn import Config
+        from ra2.mrcnn.model import MaskRCNN
+
+        t0 = time.time()
+        if self._model is None:
+            config = Config.from_dict({**self.config.to_dict(), "IMAGES_PER_GPU": 1})
+            self._model = MaskRCNN("inference", config, model_dir=self.trainer.model_dir)
+        self._model.load_weights(self.trainer.checkpoint_path.format(epoch=epoch + 1))
+        det = Detector(self.val_dataset.detector, self._model, int(self.config.IMAGE_MAX_DIM), self.layout,
+                       self.placement)
+        score = score_detector_images(det, self.val_dataset)
+        point = {"step": (epoch + 1) * int(self.config.STEPS_PER_EPOCH), "recall_iou50": score["recall_iou50"],
+                 "mean_iou": score["mean_iou"], "worst_class": score["worst_class"],
+                 "per_class": score["per_class"], "sources": score["sources"], "loss": float(logs["loss"]),
+                 "seconds": round(time.time() - t0, 1)}
+        self.points.append(point)
+        if self.progress:
+            print(f"[{self.val_dataset.detector}] step {point['step']}: recall@IoU0.5 {point['recall_iou50']:.3f}, "
+                  f"mean IoU {point['mean_iou']:.3f}, loss {point['loss']:.3f}", flush=True)
+
+
+def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, progress: bool = True,
+                   val_dataset=None, recipe_overrides: dict | None = None,
+                   config_overrides: dict | None = None, provenance: dict | None = None) -> dict:
     """Train one detector on a prepared :class:`ra2.detection.data.DetectorDataset`; write its folder.
+
+    ``val_dataset``: held-out detector images of the same detector; when given, the learning curve
+    (recall of the sites at IoU >= 0.5 after every epoch, :class:`LearningCurve`) goes into the metadata.
+    ``recipe_overrides`` / ``config_overrides``: fields of the profile's :class:`TrainRecipe` / attributes of
+    its Mask R-CNN config replaced (experiments, ``bench/detector_curves.py``). ``provenance``: where the
+    training films came from (e.g. the phantom's seed and size scales), kept in the metadata.
 
     Returns the metadata written to ``out_dir/metadata.json``.
     """
+    import dataclasses
+
     import keras
 
     from ra2.mrcnn.model import MaskRCNN
 
     name = dataset.detector
-    rec = recipe(name, profile)
-    config = detector_config(name, profile)
+    rec = dataclasses.replace(recipe(name, profile), **(recipe_overrides or {}))
+    config = detector_config(name, profile, **{"IMAGES_PER_GPU": rec.batch_size,
+                                               "STEPS_PER_EPOCH": rec.steps_per_epoch,
+                                               "LEARNING_RATE": rec.learning_rate,
+                                               "GRADIENT_CLIP_NORM": rec.clipnorm, **(config_overrides or {})})
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
+    layout, placement = fit_layout(dataset)
+    lr_schedule, step_schedule = schedules(rec)
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix=f"ra2-{name}-") as runs:
         model = MaskRCNN("training", config, model_dir=runs)
+        curve = LearningCurve(model, config, val_dataset, layout, placement, progress) if val_dataset else None
         history = model.train(dataset, None, learning_rate=rec.learning_rate, epochs=rec.epochs,
                               layers=rec.layers, augmentation=augmentation_pipeline() if rec.augment else None,
-                              lr_schedule=lambda e: rec.learning_rate * rec.lr_decay ** e, seed=seed,
-                              verbose=1 if progress else 0)
+                              lr_schedule=lr_schedule, step_schedule=step_schedule, seed=seed,
+                              verbose=1 if progress else 0, optimizer=make_optimizer(rec),
+                              custom_callbacks=[curve] if curve else None)
         tmp_weights = out_dir / "model.weights.h5.tmp.weights.h5"
         model.save_weights(tmp_weights)
         tmp_weights.replace(out_dir / "model.weights.h5")
     config.to_json(out_dir / "config.json")
-    layout, placement = fit_layout(dataset)
     (out_dir / "layout.json").write_text(json.dumps({**layout.to_dict(), "placement": placement}, indent=1))
     losses = [float(h["loss"]) for h in history]
     if not all(np.isfinite(losses)):
         raise Ra2Error(f"detector {name}: training diverged (loss {losses[-1]})")
     meta = {
         "detector": name, "profile": profile, "seed": seed, "input_size": get_spec(name).size(profile),
-        "class_names": list(get_spec(name).class_names), "recipe": rec.__dict__,
+        "class_names": list(get_spec(name).class_names), "recipe": dataclasses.asdict(rec),
+        "config_overrides": config_overrides or {}, "training_data": provenance or {},
         "n_images": len(dataset.image_ids), "patients": sorted({i["patient_id"] for i in dataset.image_info}),
+        "parameters": int(model.keras_model.count_params()),
         "history": [{k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in h.items()}
                     for h in history],
+        "learning_curve": curve.points if curve else None,
+        "validation_images": len(val_dataset.image_ids) if val_dataset else 0,
         "train_seconds": round(time.time() - t0, 1), "environment": _environment(),
     }
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
@@ -120,8 +207,19 @@ def detectors_complete(models_dir: str | Path) -> bool:
     return all((models_dir / d / f).is_file() for d in contract.DETECTORS for f in DETECTOR_FILES)
 
 
+def _annotated_films(folder: Path, annotations) -> list:
+    """FilmAnnotations from a file/folder path (default ``folder/annotations.json``) or a list of them."""
+    from ra2.phantom.annotations import read_annotations
+
+    if annotations is None or isinstance(annotations, (str, Path)):
+        return read_annotations(Path(annotations) if annotations is not None else folder)
+    return list(annotations)
+
+
 def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, annotations=None, seed: int = 0,
-                    progress: bool = True, detectors=contract.DETECTORS) -> dict:
+                    progress: bool = True, detectors=contract.DETECTORS, val_dir: str | Path | None = None,
+                    val_annotations=None, recipe_overrides: dict | None = None,
+                    config_overrides: dict | None = None, provenance: dict | None = None) -> dict:
     """Train the detectors from a training folder's annotated films.
 
     Args:
@@ -130,21 +228,25 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
         profile: ``smoke``, ``cpu`` or ``full`` (:mod:`ra2.detection.specs`).
         annotations: path of the ground truth, or a list of ``FilmAnnotation`` (default
             ``train_dir/annotations.json``, the phantom's layout).
+        val_dir, val_annotations: held-out annotated films (default ``val_dir/annotations.json``); each
+            detector's metadata then holds its learning curve (the wrist detectors on the true carpus crops).
+        recipe_overrides, config_overrides, provenance: see :func:`train_detector`.
 
     Returns:
         detector name -> its metadata, plus ``"seconds"`` (total, data preparation included).
     """
     from ra2.detection.data import build_detector_datasets
-    from ra2.phantom.annotations import read_annotations
 
     check_profile(profile)
     train_dir, out_dir = Path(train_dir), Path(out_dir)
     t0 = time.time()
-    if annotations is None or isinstance(annotations, (str, Path)):
-        films = read_annotations(Path(annotations) if annotations is not None else train_dir)
-    else:
-        films = list(annotations)
+    films = _annotated_films(train_dir, annotations)
     datasets = build_detector_datasets(train_dir, films, profile, detectors=detectors, progress=progress)
+    val_sets = {}
+    if val_dir is not None or val_annotations is not None:
+        val_dir = Path(val_dir) if val_dir is not None else train_dir
+        val_sets = build_detector_datasets(val_dir, _annotated_films(val_dir, val_annotations), profile,
+                                           detectors=detectors)
     result: dict = {}
     for i, name in enumerate(detectors):
         if progress:
@@ -152,6 +254,8 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
         folder = out_dir / name
         if folder.exists():
             shutil.rmtree(folder)
-        result[name] = train_detector(datasets[name], folder, profile, seed=seed + i, progress=progress)
+        result[name] = train_detector(datasets[name], folder, profile, seed=seed + i, progress=progress,
+                                      val_dataset=val_sets.get(name), recipe_overrides=recipe_overrides,
+                                      config_overrides=config_overrides, provenance=provenance)
     result["seconds"] = round(time.time() - t0, 1)
     return result

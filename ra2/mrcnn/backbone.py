@@ -33,6 +33,11 @@ BACKBONE_PARAMS = {"resnet50": 23_587_712, "resnet101": 42_658_176, "resnet18_sl
 #: Names accepted for ``Config.BACKBONE`` (besides a callable).
 BACKBONES = ("resnet50", "resnet101", "resnet18_slim")
 
+#: Normalisation layers accepted for ``Config.NORM``: ``"batch"`` (matterport's :class:`BatchNorm`, frozen
+#: unless ``TRAIN_BN``) or ``"group"`` (:class:`GroupNorm`: per-image statistics, the same in training and
+#: inference, so it suits training from scratch with batches of 1-4 images).
+NORMS = ("batch", "group")
+
 
 class BatchNorm(keras.layers.BatchNormalization):
     """Batch normalisation that can be frozen in inference mode.
@@ -57,41 +62,63 @@ class BatchNorm(keras.layers.BatchNormalization):
         return config
 
 
-def _bottleneck_branch(x, kernel_size, filters, stage, block, train_bn, strides=(1, 1), use_bias=True):
+class GroupNorm(keras.layers.GroupNormalization):
+    """Group normalisation whose group count adapts to the channels: ``gcd(groups, channels)`` groups, so one
+    setting serves layers of 16 to 2048 channels."""
+
+    def build(self, input_shape):
+        import math
+
+        self.groups = math.gcd(int(self.groups), int(input_shape[self.axis]))
+        super().build(input_shape)
+
+
+def norm_layer(norm: str = "batch", train_bn: bool = True, name: str | None = None, groups: int = 8):
+    """The normalisation layer ``norm`` (see :data:`NORMS`) named ``name``; ``train_bn`` applies to
+    ``"batch"``, ``groups`` to ``"group"``."""
+    if norm == "group":
+        return GroupNorm(groups=groups, name=name)
+    if norm == "batch":
+        return BatchNorm(train_bn, name=name)
+    raise ValueError(f"Config.NORM must be one of {NORMS}, got {norm!r}")
+
+
+def _bottleneck_branch(x, kernel_size, filters, stage, block, train_bn, strides=(1, 1), use_bias=True,
+                       norm="batch"):
     """The residual branch of a bottleneck block: 1x1 (strided), kxk, 1x1 convolutions with BatchNorm."""
     nb1, nb2, nb3 = filters
     conv = f"res{stage}{block}_branch"
     bn = f"bn{stage}{block}_branch"
     y = keras.layers.Conv2D(nb1, (1, 1), strides=strides, name=conv + "2a", use_bias=use_bias)(x)
-    y = BatchNorm(train_bn, name=bn + "2a")(y)
+    y = norm_layer(norm, train_bn, name=bn + "2a")(y)
     y = keras.layers.Activation("relu")(y)
     y = keras.layers.Conv2D(nb2, (kernel_size, kernel_size), padding="same", name=conv + "2b",
                             use_bias=use_bias)(y)
-    y = BatchNorm(train_bn, name=bn + "2b")(y)
+    y = norm_layer(norm, train_bn, name=bn + "2b")(y)
     y = keras.layers.Activation("relu")(y)
     y = keras.layers.Conv2D(nb3, (1, 1), name=conv + "2c", use_bias=use_bias)(y)
-    return BatchNorm(train_bn, name=bn + "2c")(y)
+    return norm_layer(norm, train_bn, name=bn + "2c")(y)
 
 
-def _identity_block(x, kernel_size, filters, stage, block, train_bn, use_bias=True):
+def _identity_block(x, kernel_size, filters, stage, block, train_bn, use_bias=True, norm="batch"):
     """Bottleneck block without a convolution on the shortcut (matterport ``identity_block``)."""
-    y = _bottleneck_branch(x, kernel_size, filters, stage, block, train_bn, use_bias=use_bias)
+    y = _bottleneck_branch(x, kernel_size, filters, stage, block, train_bn, use_bias=use_bias, norm=norm)
     y = keras.layers.Add()([y, x])
     return keras.layers.Activation("relu", name=f"res{stage}{block}_out")(y)
 
 
-def _conv_block(x, kernel_size, filters, stage, block, train_bn, strides=(2, 2), use_bias=True):
+def _conv_block(x, kernel_size, filters, stage, block, train_bn, strides=(2, 2), use_bias=True, norm="batch"):
     """Bottleneck block with a 1x1 (strided) convolution on the shortcut (matterport ``conv_block``)."""
     y = _bottleneck_branch(x, kernel_size, filters, stage, block, train_bn, strides=strides,
-                           use_bias=use_bias)
+                           use_bias=use_bias, norm=norm)
     shortcut = keras.layers.Conv2D(filters[2], (1, 1), strides=strides, name=f"res{stage}{block}_branch1",
                                    use_bias=use_bias)(x)
-    shortcut = BatchNorm(train_bn, name=f"bn{stage}{block}_branch1")(shortcut)
+    shortcut = norm_layer(norm, train_bn, name=f"bn{stage}{block}_branch1")(shortcut)
     y = keras.layers.Add()([y, shortcut])
     return keras.layers.Activation("relu", name=f"res{stage}{block}_out")(y)
 
 
-def resnet_graph(input_image, architecture: str, stage5: bool = True, train_bn: bool = True):
+def resnet_graph(input_image, architecture: str, stage5: bool = True, train_bn: bool = True, norm: str = "batch"):
     """matterport's ResNet50/101 on a symbolic ``input_image [B, H, W, C]``.
 
     Returns ``[C1, C2, C3, C4, C5]`` (C5 is None when ``stage5`` is False) at strides 2..32.
@@ -100,62 +127,62 @@ def resnet_graph(input_image, architecture: str, stage5: bool = True, train_bn: 
         raise ValueError(f"resnet_graph: architecture must be 'resnet50' or 'resnet101', got {architecture!r}")
     x = keras.layers.ZeroPadding2D((3, 3))(input_image)
     x = keras.layers.Conv2D(64, (7, 7), strides=(2, 2), name="conv1", use_bias=True)(x)
-    x = BatchNorm(train_bn, name="bn_conv1")(x)
+    x = norm_layer(norm, train_bn, name="bn_conv1")(x)
     x = keras.layers.Activation("relu")(x)
     c1 = x = keras.layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same")(x)
-    x = _conv_block(x, 3, [64, 64, 256], 2, "a", train_bn, strides=(1, 1))
-    x = _identity_block(x, 3, [64, 64, 256], 2, "b", train_bn)
-    c2 = x = _identity_block(x, 3, [64, 64, 256], 2, "c", train_bn)
-    x = _conv_block(x, 3, [128, 128, 512], 3, "a", train_bn)
+    x = _conv_block(x, 3, [64, 64, 256], 2, "a", train_bn, strides=(1, 1), norm=norm)
+    x = _identity_block(x, 3, [64, 64, 256], 2, "b", train_bn, norm=norm)
+    c2 = x = _identity_block(x, 3, [64, 64, 256], 2, "c", train_bn, norm=norm)
+    x = _conv_block(x, 3, [128, 128, 512], 3, "a", train_bn, norm=norm)
     for block in "bcd":
-        x = _identity_block(x, 3, [128, 128, 512], 3, block, train_bn)
+        x = _identity_block(x, 3, [128, 128, 512], 3, block, train_bn, norm=norm)
     c3 = x
-    x = _conv_block(x, 3, [256, 256, 1024], 4, "a", train_bn)
+    x = _conv_block(x, 3, [256, 256, 1024], 4, "a", train_bn, norm=norm)
     n_blocks = {"resnet50": 5, "resnet101": 22}[architecture]
     for i in range(n_blocks):
-        x = _identity_block(x, 3, [256, 256, 1024], 4, chr(98 + i), train_bn)
+        x = _identity_block(x, 3, [256, 256, 1024], 4, chr(98 + i), train_bn, norm=norm)
     c4 = x
     c5 = None
     if stage5:
-        x = _conv_block(x, 3, [512, 512, 2048], 5, "a", train_bn)
-        x = _identity_block(x, 3, [512, 512, 2048], 5, "b", train_bn)
-        c5 = _identity_block(x, 3, [512, 512, 2048], 5, "c", train_bn)
+        x = _conv_block(x, 3, [512, 512, 2048], 5, "a", train_bn, norm=norm)
+        x = _identity_block(x, 3, [512, 512, 2048], 5, "b", train_bn, norm=norm)
+        c5 = _identity_block(x, 3, [512, 512, 2048], 5, "c", train_bn, norm=norm)
     return [c1, c2, c3, c4, c5]
 
 
-def _basic_block(x, filters, stage, block, train_bn, strides=(1, 1)):
+def _basic_block(x, filters, stage, block, train_bn, strides=(1, 1), norm="batch"):
     """ResNet18 basic block (two 3x3 convolutions); a 1x1 shortcut when shape changes."""
     conv = f"res{stage}{block}_slim_branch"
     bn = f"bn{stage}{block}_slim_branch"
     y = keras.layers.Conv2D(filters, (3, 3), strides=strides, padding="same", use_bias=False,
                             name=conv + "2a")(x)
-    y = BatchNorm(train_bn, name=bn + "2a")(y)
+    y = norm_layer(norm, train_bn, name=bn + "2a")(y)
     y = keras.layers.Activation("relu")(y)
     y = keras.layers.Conv2D(filters, (3, 3), padding="same", use_bias=False, name=conv + "2b")(y)
-    y = BatchNorm(train_bn, name=bn + "2b")(y)
+    y = norm_layer(norm, train_bn, name=bn + "2b")(y)
     if strides != (1, 1) or x.shape[-1] != filters:
         x = keras.layers.Conv2D(filters, (1, 1), strides=strides, use_bias=False, name=conv + "1")(x)
-        x = BatchNorm(train_bn, name=bn + "1")(x)
+        x = norm_layer(norm, train_bn, name=bn + "1")(x)
     y = keras.layers.Add()([y, x])
     return keras.layers.Activation("relu", name=f"res{stage}{block}_slim_out")(y)
 
 
-def resnet18_slim_graph(input_image, train_bn: bool = True, widths=(32, 64, 128, 256)):
+def resnet18_slim_graph(input_image, train_bn: bool = True, widths=(32, 64, 128, 256), norm: str = "batch"):
     """Light CPU backbone: ResNet18 layout (basic blocks 2-2-2-2) with halved widths.
 
     Returns ``[C1, C2, C3, C4, C5]`` at strides 2, 4, 8, 16, 32 with ``widths`` channels for C2..C5.
     """
     x = keras.layers.Conv2D(widths[0], (7, 7), strides=(2, 2), padding="same", use_bias=False,
                             name="conv1_slim")(input_image)
-    x = BatchNorm(train_bn, name="bn_conv1_slim")(x)
+    x = norm_layer(norm, train_bn, name="bn_conv1_slim")(x)
     x = keras.layers.Activation("relu")(x)
     c1 = x = keras.layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same")(x)
     outs = [c1]
     for i, width in enumerate(widths):
         stage = i + 2
         strides = (1, 1) if stage == 2 else (2, 2)
-        x = _basic_block(x, width, stage, "a", train_bn, strides=strides)
-        x = _basic_block(x, width, stage, "b", train_bn)
+        x = _basic_block(x, width, stage, "a", train_bn, strides=strides, norm=norm)
+        x = _basic_block(x, width, stage, "b", train_bn, norm=norm)
         outs.append(x)
     return outs
 
@@ -166,10 +193,12 @@ def backbone_graph(input_image, config):
     name = config.BACKBONE
     if callable(name):
         return name(input_image, config)
+    norm = getattr(config, "NORM", "batch")
     if name in ("resnet50", "resnet101"):
-        return resnet_graph(input_image, name, stage5=True, train_bn=config.TRAIN_BN)
+        return resnet_graph(input_image, name, stage5=True, train_bn=config.TRAIN_BN, norm=norm)
     if name == "resnet18_slim":
-        return resnet18_slim_graph(input_image, train_bn=config.TRAIN_BN)
+        widths = tuple(getattr(config, "BACKBONE_WIDTHS", None) or (32, 64, 128, 256))
+        return resnet18_slim_graph(input_image, train_bn=config.TRAIN_BN, widths=widths, norm=norm)
     raise ValueError(f"Config.BACKBONE must be one of {BACKBONES} or a callable, got {name!r}")
 
 

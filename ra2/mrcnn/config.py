@@ -62,6 +62,9 @@ class Config:
     # callable that builds the feature maps (then COMPUTE_BACKBONE_SHAPE must be given too).
     BACKBONE = "resnet101"
 
+    # Channels of the four stages (C2..C5) of the "resnet18_slim" backbone; None: (32, 64, 128, 256).
+    BACKBONE_WIDTHS = None
+
     # Only used when BACKBONE is a callable: function(image_shape) -> [n_levels, (height, width)]
     # giving the shape of each level of the feature pyramid.
     COMPUTE_BACKBONE_SHAPE = None
@@ -191,6 +194,19 @@ class Config:
     # Gradient norm clipping.
     GRADIENT_CLIP_NORM = 5.0
 
+    # Normalisation layers of the backbone and the heads (same layer names either way):
+    # "batch": batch normalisation (matterport), frozen at its statistics unless TRAIN_BN. Frozen BN suits
+    #          fine-tuning pretrained weights; from scratch its initial statistics normalise nothing.
+    # "group": group normalisation (gcd(8, channels) groups): per-image statistics, identical in training and
+    #          inference, independent of the batch size: what training from scratch on small batches needs.
+    NORM = "batch"
+
+    # IoU bounds of the RPN's anchor targets: an anchor is positive at IoU >= RPN_POSITIVE_IOU with some
+    # ground-truth box (or when it is a box's best anchor), negative below RPN_NEGATIVE_IOU (matterport: 0.7
+    # and 0.3). Lowering the positive bound gives small objects more positive anchors.
+    RPN_POSITIVE_IOU = 0.7
+    RPN_NEGATIVE_IOU = 0.3
+
     def __init__(self):
         """Validate the attributes and compute the derived values."""
         self._validate()
@@ -218,6 +234,11 @@ class Config:
                 "Config.BACKBONE is a callable, so Config.COMPUTE_BACKBONE_SHAPE must be a callable "
                 "image_shape -> [levels, (height, width)] too"
             )
+        if self.NORM not in ("batch", "group"):
+            raise ValueError(f"Config.NORM must be 'batch' or 'group', got {self.NORM!r}")
+        if not 0 < float(self.RPN_NEGATIVE_IOU) <= float(self.RPN_POSITIVE_IOU) <= 1:
+            raise ValueError(f"Config.RPN_NEGATIVE_IOU ({self.RPN_NEGATIVE_IOU}) and RPN_POSITIVE_IOU "
+                             f"({self.RPN_POSITIVE_IOU}) must satisfy 0 < negative <= positive <= 1")
         if self.IMAGE_RESIZE_MODE not in RESIZE_MODES:
             raise ValueError(
                 f"Config.IMAGE_RESIZE_MODE must be one of {RESIZE_MODES}, got {self.IMAGE_RESIZE_MODE!r}"

@@ -207,9 +207,9 @@ def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config, rng=
     "crowd" boxes: anchors overlapping them are never negatives); gt_boxes: [G, (y1, x1, y2, x2)]
     image pixels. rng: seed or Generator for subsampling.
 
-    An anchor is positive (1) if its IoU with some ground-truth box is >= 0.7 or if it is (one
-    of) the best anchor(s) of a ground-truth box; negative (-1) if its best IoU is < 0.3 (and it
-    does not touch a crowd box); neutral (0) otherwise. Positives are subsampled to at most
+    An anchor is positive (1) if its IoU with some ground-truth box is >= ``RPN_POSITIVE_IOU`` (0.7) or if
+    it is (one of) the best anchor(s) of a ground-truth box; negative (-1) if its best IoU is
+    < ``RPN_NEGATIVE_IOU`` (0.3) (and it does not touch a crowd box); neutral (0) otherwise. Positives are subsampled to at most
     RPN_TRAIN_ANCHORS_PER_IMAGE // 2 and negatives to fill RPN_TRAIN_ANCHORS_PER_IMAGE.
     With no ground truth every sampled anchor is negative.
 
@@ -242,7 +242,7 @@ def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config, rng=
         anchor_iou_argmax = np.argmax(overlaps, axis=1)
         anchor_iou_max = overlaps[np.arange(overlaps.shape[0]), anchor_iou_argmax]
         # Negatives first, so the positive rules below override them.
-        rpn_match[(anchor_iou_max < 0.3) & no_crowd] = -1
+        rpn_match[(anchor_iou_max < float(config.RPN_NEGATIVE_IOU)) & no_crowd] = -1
         # Each ground-truth box gets its best anchor(s) (ties all count), whatever the IoU, as
         # long as the IoU is not zero.
         gt_max = overlaps.max(axis=0)
@@ -251,7 +251,7 @@ def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config, rng=
         rpn_match[rows] = 1
         # An anchor taken as some box's best is regressed to that box.
         anchor_iou_argmax[rows] = cols
-        rpn_match[anchor_iou_max >= 0.7] = 1
+        rpn_match[anchor_iou_max >= float(config.RPN_POSITIVE_IOU)] = 1
 
     positives = np.flatnonzero(rpn_match == 1)
     extra = positives.size - n_train // 2

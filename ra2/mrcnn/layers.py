@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ra2.mrcnn.backbone import BatchNorm
+from ra2.mrcnn.backbone import norm_layer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,7 +525,7 @@ class BBoxReshape(keras.layers.Layer):
 
 
 def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes, train_bn=True,
-                         fc_layers_size=1024):
+                         fc_layers_size=1024, norm="batch"):
     """Classifier and box-regression head (matterport names).
 
     rois [B, N, 4] normalised; feature_maps [P2, P3, P4, P5]. Returns
@@ -534,10 +534,10 @@ def fpn_classifier_graph(rois, feature_maps, image_meta, pool_size, num_classes,
     td = TimeDistributed
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_classifier")([rois, image_meta] + feature_maps)
     x = td(FullConv2D(fc_layers_size, (pool_size, pool_size), padding="valid"), name="mrcnn_class_conv1")(x)
-    x = td(BatchNorm(train_bn), name="mrcnn_class_bn1")(x)
+    x = td(norm_layer(norm, train_bn), name="mrcnn_class_bn1")(x)
     x = keras.layers.Activation("relu")(x)
     x = td(keras.layers.Conv2D(fc_layers_size, (1, 1)), name="mrcnn_class_conv2")(x)
-    x = td(BatchNorm(train_bn), name="mrcnn_class_bn2")(x)
+    x = td(norm_layer(norm, train_bn), name="mrcnn_class_bn2")(x)
     x = keras.layers.Activation("relu")(x)
     shared = PoolSqueeze(name="pool_squeeze")(x)
     logits = td(keras.layers.Dense(num_classes), name="mrcnn_class_logits")(shared)
@@ -587,14 +587,14 @@ class ScatterRois(keras.layers.Layer):
 
 
 def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes, train_bn=True,
-                         conv_size=256, detections=None):
+                         conv_size=256, detections=None, norm="batch"):
     """Mask head (matterport names): 4 x (3x3 conv, BN, ReLU), 2x deconvolution, per-class sigmoid.
 
     Returns ``[B, N, 2 * pool_size, 2 * pool_size, NUM_CLASSES]`` probabilities.
     ``detections [B, N, 6]`` given (inference): the convolutions run on the real detections only
     (class_id > 0) and padded rows get zeros; matterport ran them on all N = DETECTION_MAX_INSTANCES
     rows, which is most of the inference FLOPs. Valid when batch normalisation is in inference
-    mode (each ROI is then computed independently), as it is at inference.
+    mode or the norm is per ROI (group normalisation): each ROI is then computed independently.
     """
     td = TimeDistributed
     x = PyramidROIAlign([pool_size, pool_size], name="roi_align_mask")([rois, image_meta] + feature_maps)
@@ -603,7 +603,7 @@ def build_fpn_mask_graph(rois, feature_maps, image_meta, pool_size, num_classes,
         x, flat = CompactRois(name="mrcnn_mask_compact")([x, detections])
     for i in range(1, 5):
         x = td(keras.layers.Conv2D(conv_size, (3, 3), padding="same"), name=f"mrcnn_mask_conv{i}")(x)
-        x = td(BatchNorm(train_bn), name=f"mrcnn_mask_bn{i}")(x)
+        x = td(norm_layer(norm, train_bn), name=f"mrcnn_mask_bn{i}")(x)
         x = keras.layers.Activation("relu")(x)
     x = td(keras.layers.Conv2DTranspose(conv_size, (2, 2), strides=2, activation="relu"),
            name="mrcnn_mask_deconv")(x)

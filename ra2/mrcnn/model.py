@@ -70,17 +70,24 @@ class LossLayer(keras.layers.Layer):
 
 
 class _Slice(keras.layers.Layer):
-    """``x[..., start:stop]`` on the last axis."""
+    """``x[..., start:stop]`` on the last axis (``axis=-1``) or ``x[:, start:stop]`` (``axis=1``)."""
 
-    def __init__(self, start, stop, **kwargs):
+    def __init__(self, start, stop, axis=-1, **kwargs):
         super().__init__(**kwargs)
-        self.start, self.stop = int(start), int(stop)
+        self.start, self.stop, self.axis = int(start), int(stop), int(axis)
+        if self.axis not in (1, -1):
+            raise ValueError(f"_Slice: axis must be 1 or -1, got {axis}")
 
     def call(self, x):
+        if self.axis == 1:
+            return x[:, self.start:self.stop]
         return x[..., self.start:self.stop]
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:-1]) + (self.stop - self.start,)
+        shape = list(input_shape)
+        dim = shape[self.axis]
+        shape[self.axis] = None if dim is None else min(dim, self.stop) - self.start
+        return tuple(shape)
 
 
 def build_graph(mode: str, config) -> keras.Model:
@@ -124,10 +131,17 @@ def build_graph(mode: str, config) -> keras.Model:
             config, name="proposal_targets")([rpn_rois, input_gt_class_ids, gt_boxes, input_gt_masks])
         mrcnn_class_logits, mrcnn_class, mrcnn_bbox = L.fpn_classifier_graph(
             rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE, config.NUM_CLASSES,
-            train_bn=config.TRAIN_BN, fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
-        mrcnn_mask = L.build_fpn_mask_graph(rois, mrcnn_feature_maps, input_image_meta,
+            train_bn=config.TRAIN_BN, fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE, norm=config.NORM)
+        # The mask loss counts positive ROIs only, and DetectionTargetLayer puts them first (at most
+        # int(TRAIN_ROIS_PER_IMAGE * ROI_POSITIVE_RATIO) of them): the mask head runs on those rows alone,
+        # a third of matterport's work (the mask head dominates a training step's FLOPs).
+        n_pos = max(1, int(config.TRAIN_ROIS_PER_IMAGE * config.ROI_POSITIVE_RATIO))
+        mask_rois = _Slice(0, n_pos, axis=1, name="mask_rois")(rois)
+        mask_target = _Slice(0, n_pos, axis=1, name="mask_targets")(target_mask)
+        mask_class_ids = _Slice(0, n_pos, axis=1, name="mask_target_class_ids")(target_class_ids)
+        mrcnn_mask = L.build_fpn_mask_graph(mask_rois, mrcnn_feature_maps, input_image_meta,
                                             config.MASK_POOL_SIZE, config.NUM_CLASSES,
-                                            train_bn=config.TRAIN_BN, conv_size=mask_conv)
+                                            train_bn=config.TRAIN_BN, conv_size=mask_conv, norm=config.NORM)
         output_rois = L.Identity(name="output_rois")(rois)
         rpn_class_loss = LossLayer("rpn_class_loss", name="rpn_class_loss")([input_rpn_match, rpn_class_logits])
         rpn_bbox_loss = LossLayer("rpn_bbox_loss", name="rpn_bbox_loss")(
@@ -137,7 +151,7 @@ def build_graph(mode: str, config) -> keras.Model:
         bbox_loss = LossLayer("mrcnn_bbox_loss", name="mrcnn_bbox_loss")(
             [target_bbox, target_class_ids, mrcnn_bbox])
         mask_loss = LossLayer("mrcnn_mask_loss", name="mrcnn_mask_loss")(
-            [target_mask, target_class_ids, mrcnn_mask])
+            [mask_target, mask_class_ids, mrcnn_mask])
         inputs = [input_image, input_image_meta, input_rpn_match, input_rpn_bbox, input_gt_class_ids,
                   input_gt_boxes, input_gt_masks, input_anchors]
         outputs = [rpn_class_logits, rpn_class, rpn_bbox, mrcnn_class_logits, mrcnn_class, mrcnn_bbox,
@@ -147,14 +161,14 @@ def build_graph(mode: str, config) -> keras.Model:
 
     mrcnn_class_logits, mrcnn_class, mrcnn_bbox = L.fpn_classifier_graph(
         rpn_rois, mrcnn_feature_maps, input_image_meta, config.POOL_SIZE, config.NUM_CLASSES,
-        train_bn=config.TRAIN_BN, fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE)
+        train_bn=config.TRAIN_BN, fc_layers_size=config.FPN_CLASSIF_FC_LAYERS_SIZE, norm=config.NORM)
     detections = L.DetectionLayer(config, name="mrcnn_detection")(
         [rpn_rois, mrcnn_class, mrcnn_bbox, input_image_meta])
     detection_boxes = _Slice(0, 4, name="detection_boxes")(detections)
     mrcnn_mask = L.build_fpn_mask_graph(detection_boxes, mrcnn_feature_maps, input_image_meta,
                                         config.MASK_POOL_SIZE, config.NUM_CLASSES,
                                         train_bn=config.TRAIN_BN, conv_size=mask_conv,
-                                        detections=detections)
+                                        detections=detections, norm=config.NORM)
     return keras.Model([input_image, input_image_meta, input_anchors],
                        [detections, mrcnn_class, mrcnn_bbox, mrcnn_mask, rpn_rois, rpn_class, rpn_bbox],
                        name="mask_rcnn")
@@ -165,6 +179,23 @@ def build_rpn_model_for(config) -> keras.Model:
     return L.build_rpn_model(config.RPN_ANCHOR_STRIDE, len(config.RPN_ANCHOR_RATIOS),
                              config.TOP_DOWN_PYRAMID_SIZE,
                              int(config.RPN_CONV_SHARED_SIZE))
+
+
+def warmup_cosine(peak: float, total_steps: int, warmup_steps: int = 0, floor: float = 0.0):
+    """``step -> learning rate``: linear warm-up from ``peak / warmup_steps`` to ``peak`` over
+    ``warmup_steps``, then a cosine decay to ``floor`` at ``total_steps`` (held there after)."""
+    import math
+
+    peak, floor = float(peak), float(floor)
+    total_steps, warmup_steps = max(int(total_steps), 1), max(int(warmup_steps), 0)
+
+    def schedule(step: int) -> float:
+        if step < warmup_steps:
+            return peak * (step + 1) / warmup_steps
+        t = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
+        return floor + (peak - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+    return schedule
 
 
 def _iter_layers(model):
@@ -448,7 +479,7 @@ class MaskRCNN:
 
     def train(self, train_dataset, val_dataset, learning_rate, epochs, layers, augmentation=None,
               custom_callbacks=None, lr_schedule=None, no_augmentation_sources=None, seed=0, verbose=1,
-              optimizer=None):
+              optimizer=None, step_schedule=None):
         """Train from ``self.epoch`` up to ``epochs`` (matterport semantics: ``epochs`` is the last
         epoch number, so successive calls continue a schedule).
 
@@ -461,6 +492,9 @@ class MaskRCNN:
                 logs)``, ``on_epoch_end(epoch, logs)``, ``on_train_end(logs)`` (Keras callbacks work;
                 ``set_model(keras_model)`` is called when present).
             lr_schedule: callable ``epoch -> learning rate`` (e.g. ``lambda e: 1e-3 * 0.98 ** e``).
+            step_schedule: callable ``step -> learning rate`` over the global step (``epoch *
+                STEPS_PER_EPOCH + step in epoch``), set before every step: warm-up and cosine decay (e.g.
+                :func:`warmup_cosine`). Wins over ``lr_schedule``; the logged ``lr`` is the epoch's mean.
             no_augmentation_sources: dataset sources never augmented.
             seed: seeds the data order and TensorFlow's sampling ops.
             optimizer: None for matterport's SGD (momentum LEARNING_MOMENTUM, clipnorm
@@ -509,9 +543,15 @@ class MaskRCNN:
                         cb.on_epoch_begin(epoch, {})
                 t0 = time.time()
                 sums = np.zeros(6)
-                for _ in range(c.STEPS_PER_EPOCH):
+                step_lrs = []
+                for k in range(c.STEPS_PER_EPOCH):
+                    if step_schedule is not None:
+                        step_lrs.append(float(step_schedule(epoch * c.STEPS_PER_EPOCH + k)))
+                        optimizer.learning_rate.assign(step_lrs[-1])
                     total, losses = train_step(self._full_batch(next(train_iter)))
                     sums += np.array([float(total)] + [float(x) for x in losses])
+                if step_lrs:
+                    lr = float(np.mean(step_lrs))
                 logs = {"epoch": epoch + 1, "lr": lr, "loss": sums[0] / c.STEPS_PER_EPOCH}
                 logs.update({n: sums[i + 1] / c.STEPS_PER_EPOCH for i, n in enumerate(losses_mod.LOSS_NAMES)})
                 if val_iter is not None and c.VALIDATION_STEPS:

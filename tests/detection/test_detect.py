@@ -165,3 +165,23 @@ def test_missing_classes_are_filled_from_the_layout_and_all_boxes_stay_on_the_fi
         assert box_iou(found.boxes[f"RF_{cls}"], expected) > 0.99
     for box in found.boxes.values():
         assert 0 <= box[0] < box[2] <= H and 0 <= box[1] < box[3] <= W
+
+
+def test_score_detector_images_counts_sites_at_iou_half():
+    from types import SimpleNamespace
+
+    from ra2.detection.detect import score_detector_images
+
+    truth = _grid_boxes(6, 40, 40)
+    found = truth.copy()
+    found[1] += [0.0, 4.0, 0.0, 4.0]  # 7.25 px wide, shifted 4 px: IoU 3.25 / 11.25 = 0.29 -> a miss
+    found[4] += [1.0, 0.0, 1.0, 0.0]  # 5.5 px tall, shifted 1 px: IoU 4.5 / 6.5 = 0.69 -> a hit
+    det = _detector("feet", found)
+    images = [{"pixels": np.zeros((40, 40), np.uint8), "class_ids": np.arange(1, 7), "boxes": truth}] * 2
+    score = score_detector_images(det, SimpleNamespace(detector="feet", image_info=images))
+    assert score["n"] == 12
+    assert score["recall_iou50"] == pytest.approx(10 / 12)
+    ious = [1, 3.25 / 11.25, 1, 1, 4.5 / 6.5, 1]
+    assert score["mean_iou"] == pytest.approx(np.mean(ious))
+    assert score["worst_class"] == "mtp__1" and score["per_class"]["mtp__1"] == 0.0
+    assert score["sources"] == {"detected": 12}

@@ -82,3 +82,39 @@ def test_frozen_batchnorm_ignores_training_flag():
     live = BatchNorm(train_bn=True)
     z = np.asarray(live(x, training=True))
     assert abs(z.mean()) < 1e-3
+
+
+def test_group_norm_normalises_each_image_alike_in_training_and_inference():
+    from ra2.mrcnn.backbone import GroupNorm, norm_layer
+
+    layer = norm_layer("group", name="gn")
+    assert isinstance(layer, GroupNorm) and layer.name == "gn"
+    x = np.random.default_rng(0).normal(3.0, 2.0, (2, 4, 4, 12)).astype("float32")
+    x[1] *= 10.0  # another image's scale does not change the first image's output
+    y_train, y_infer = np.asarray(layer(x, training=True)), np.asarray(layer(x, training=False))
+    np.testing.assert_allclose(y_train, y_infer, rtol=1e-6)
+    assert layer.groups == 4  # gcd(8, 12): one setting serves any channel count
+    groups = y_train.reshape(2, 4, 4, 4, 3)  # [B, H, W, group, channels in group]
+    np.testing.assert_allclose(groups.mean(axis=(1, 2, 4)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(groups.std(axis=(1, 2, 4)), 1.0, atol=1e-2)
+    with pytest.raises(ValueError, match="NORM"):
+        norm_layer("instance")
+
+
+def test_config_norm_and_widths_reach_the_slim_backbone():
+    from ra2.mrcnn.backbone import GroupNorm, backbone_graph
+    from ra2.mrcnn.config import Config
+
+    class C(Config):
+        BACKBONE = "resnet18_slim"
+        NORM = "group"
+        BACKBONE_WIDTHS = (8, 16, 24, 24)
+        IMAGE_CHANNEL_COUNT = 1
+        MEAN_PIXEL = [0.0]
+
+    inp = keras.Input((64, 64, 1))
+    outs = backbone_graph(inp, C())
+    assert [o.shape[-1] for o in outs[1:]] == [8, 16, 24, 24]
+    model = keras.Model(inp, outs[1:])
+    norms = [layer for layer in model.layers if layer.name.startswith("bn")]
+    assert norms and all(isinstance(layer, GroupNorm) for layer in norms)

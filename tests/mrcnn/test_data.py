@@ -265,3 +265,20 @@ def test_data_generator_augmented_batches_are_reproducible():
         seen.add(tuple(gen[0][5][0, 0]))
         gen.on_epoch_end()
     assert len(seen) > 1
+
+
+def test_build_rpn_targets_iou_bounds_are_configurable():
+    # box (4, 4, 12, 18), 8 x 14: anchor 5 (4, 4, 12, 12) IoU 64/112 = 0.57 (its best anchor),
+    # anchor 6 (4, 12, 12, 20) IoU 48/128 = 0.375, every other anchor 0
+    config = GridConfig()
+    anchors = data.anchors_for_shape(config, (32, 32))
+    gt = np.array([[4, 4, 12, 18]])
+    rpn_match, _ = data.build_rpn_targets((32, 32), anchors, np.array([1]), gt, config)
+    assert rpn_match[5] == 1 and rpn_match[6] == 0  # matterport's 0.7 / 0.3: neutral band
+    config.RPN_POSITIVE_IOU = 0.35
+    rpn_match, _ = data.build_rpn_targets((32, 32), anchors, np.array([1]), gt, config)
+    assert rpn_match[5] == 1 and rpn_match[6] == 1
+    config.RPN_POSITIVE_IOU, config.RPN_NEGATIVE_IOU = 0.7, 0.4
+    rpn_match, _ = data.build_rpn_targets((32, 32), anchors, np.array([1]), gt, config)
+    assert rpn_match[5] == 1 and rpn_match[6] == -1
+    assert (np.delete(rpn_match, [5, 6]) == -1).all()

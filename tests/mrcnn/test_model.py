@@ -258,3 +258,38 @@ def test_augmentation_moves_masks_and_respects_no_augmentation_sources(datasets)
     np.testing.assert_array_equal(flipped[5][0, :n, 3], 64 - plain[5][0, :n, 1])
     for a, b in zip(skipped, plain):
         np.testing.assert_array_equal(a, b)
+
+
+def test_training_mask_head_runs_on_the_positive_rois_only(trained):
+    model = trained[0]
+    n_pos = int(TinyConfig.TRAIN_ROIS_PER_IMAGE * TinyConfig.ROI_POSITIVE_RATIO)
+    assert n_pos < TinyConfig.TRAIN_ROIS_PER_IMAGE
+    mask_out = model.keras_model.outputs[6]  # mrcnn_mask
+    assert tuple(mask_out.shape[1:]) == (n_pos, 14, 14, TinyConfig.NUM_CLASSES)
+    assert model.keras_model.outputs[8].shape[1] == TinyConfig.TRAIN_ROIS_PER_IMAGE  # the classifier sees all
+
+
+def test_mask_loss_ignores_the_rois_after_the_positives():
+    import tensorflow as tf
+
+    from ra2.mrcnn.losses import mrcnn_mask_loss
+
+    rng = np.random.default_rng(0)
+    target = (rng.random((2, 6, 4, 4)) > 0.5).astype("float32")
+    ids = np.array([[2, 1, 0, 0, 0, 0], [3, 0, 0, 0, 0, 0]], "int32")  # positives first, then negatives
+    pred = rng.uniform(0.05, 0.95, (2, 6, 4, 4, 4)).astype("float32")
+    full = float(mrcnn_mask_loss(tf.constant(target), tf.constant(ids), tf.constant(pred)))
+    head = float(mrcnn_mask_loss(tf.constant(target[:, :2]), tf.constant(ids[:, :2]), tf.constant(pred[:, :2])))
+    assert full == pytest.approx(head, rel=1e-6)
+
+
+def test_warmup_cosine_schedule():
+    from ra2.mrcnn.model import warmup_cosine
+
+    lr = warmup_cosine(1e-3, total_steps=110, warmup_steps=10, floor=1e-5)
+    assert lr(0) == pytest.approx(1e-4) and lr(9) == pytest.approx(1e-3)
+    assert lr(10) == pytest.approx(1e-3)
+    assert lr(60) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)  # half way through the decay
+    assert lr(110) == pytest.approx(1e-5) and lr(500) == pytest.approx(1e-5)
+    values = [lr(s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
