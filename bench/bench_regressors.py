@@ -35,10 +35,10 @@ def conv_flops(model) -> int:
 
 
 def networks(size: int) -> dict:
-    from ra2.scoring.models import densenet88_config, thesis_v2_config
-    from ra2.scoring.profiles import get_profile
+    from ra2.profiles import densenet88_config, thesis_v2_config
+    from ra2.profiles import regressor_profile
 
-    cpu = get_profile("cpu").networks["narrowing"].replace(input_size=size)
+    cpu = regressor_profile("cpu").networks["narrowing"].replace(input_size=size)
     return {
         "densenet88 (variant 1)": densenet88_config("narrowing", input_size=size),
         "thesis_v2 (variant 2, 7x7/1 stem, no pool)": thesis_v2_config("narrowing", input_size=size),

@@ -8,7 +8,7 @@ Times, for the ``cpu`` profile's network at its crop size (48 px, batch 32):
   runs (the epoch's arrays prepared beforehand);
 - ``fit_numpy_function``: one training step fed by a ``tf.data`` map over ``tf.numpy_function`` that
   augments each batch on the fly (the input pipeline used before; kept here as the comparison);
-- ``predict``: validation predictions (:func:`ra2.scoring.train.predict_images`, compiled
+- ``predict``: validation predictions (:func:`ra2.scoring.predict.predict_images`, compiled
   ``predict_on_batch``) against an eager ``model(x)`` loop, per 1000 crops.
 
 Each timing is the best of ``--repeats`` passes over ``--batches`` batches, after one warm-up pass (the
@@ -51,10 +51,11 @@ def main() -> None:
 
     from ra2.scoring.augment import Augmenter
     from ra2.scoring.data import standardize
-    from ra2.scoring.profiles import get_profile
-    from ra2.scoring.train import _epoch_arrays, make_model, predict_images
+    from ra2.profiles import regressor_profile
+    from ra2.scoring.predict import predict_images
+    from ra2.scoring.train import _epoch_arrays, make_model
 
-    prof = get_profile(args.profile)
+    prof = regressor_profile(args.profile)
     net, train = prof.networks[args.dataset], prof.training[args.dataset]
     size, bs = net.input_size, train.batch_size
     rng = np.random.default_rng(0)

@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("--val-annotations", help="their ground truth (default VAL/annotations.json)")
     parser.add_argument("--detectors", nargs="+", default=["feet", "hands", "wrist_erosion", "wrist_narrowing"])
     parser.add_argument("--profile", default="cpu")
-    parser.add_argument("--recipe", default="{}", help="JSON: TrainRecipe fields to override")
+    parser.add_argument("--recipe", default="{}", help="JSON: DetectorRecipe fields to override")
     parser.add_argument("--config", default="{}", help="JSON: Mask R-CNN Config attributes to override")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="keep the trained detectors here (default: a temporary folder)")

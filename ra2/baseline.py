@@ -40,14 +40,6 @@ def predict_means(train_df: pd.DataFrame, template_df: pd.DataFrame) -> pd.DataF
     if C.PATIENT_COLUMN not in template_df.columns:
         raise Ra2Error(f"template: missing column {C.PATIENT_COLUMN!r}")
     means = training_means(train_df)
-    n = len(template_df)
-    out: dict[str, object] = {C.PATIENT_COLUMN: pd.Series([str(x) for x in template_df[C.PATIENT_COLUMN]],
-                                                          dtype=object)}
-    erosion = sum(means[c] for c in C.EROSION_COLUMNS)
-    narrowing = sum(means[c] for c in C.NARROWING_COLUMNS)
-    out[C.OVERALL_TOTAL] = np.full(n, erosion + narrowing)
-    out[C.OVERALL_EROSION] = np.full(n, erosion)
-    out[C.OVERALL_NARROWING] = np.full(n, narrowing)
-    for col in C.JOINT_COLUMNS:
-        out[col] = np.full(n, means[col])
-    return pd.DataFrame(out, columns=list(C.COLUMNS))
+    frame = pd.DataFrame({C.PATIENT_COLUMN: pd.Series([str(x) for x in template_df[C.PATIENT_COLUMN]], dtype=object),
+                          **{col: np.full(len(template_df), means[col]) for col in C.JOINT_COLUMNS}})
+    return C.add_overall(frame)

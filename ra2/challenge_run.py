@@ -12,16 +12,13 @@ Order of work:
 from __future__ import annotations
 
 import logging
-import platform
-import shutil
-import subprocess
 import time
 import traceback
 from pathlib import Path
 
 import pandas as pd
 
-from ra2 import Ra2Error, __version__, contract
+from ra2 import Ra2Error, contract
 
 log = logging.getLogger("ra2.run")
 
@@ -32,26 +29,9 @@ submission makes SC2/SC3 undefined (NA)."""
 
 def constant_predictions(template: pd.DataFrame, value: float = FALLBACK_CONSTANT) -> pd.DataFrame:
     """Every joint column = ``value``; Overall_* = the sums. Rows and Patient_ID from the template."""
-    df = pd.DataFrame({contract.PATIENT_COLUMN: template[contract.PATIENT_COLUMN].astype(str).values})
-    for col in contract.JOINT_COLUMNS:
-        df[col] = float(value)
-    df[contract.OVERALL_EROSION] = df[list(contract.EROSION_COLUMNS)].sum(axis=1)
-    df[contract.OVERALL_NARROWING] = df[list(contract.NARROWING_COLUMNS)].sum(axis=1)
-    df[contract.OVERALL_TOTAL] = df[contract.OVERALL_EROSION] + df[contract.OVERALL_NARROWING]
-    return df[list(contract.COLUMNS)]
-
-
-def log_environment() -> None:
-    """Log versions and devices at start (a run explains itself)."""
-    log.info("ra2 %s, Python %s on %s", __version__, platform.python_version(), platform.platform())
-    if shutil.which("nvidia-smi"):
-        try:
-            smi = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-            log.info("nvidia-smi: %s", smi.stdout.strip() or smi.stderr.strip())
-        except (OSError, subprocess.SubprocessError) as exc:
-            log.info("nvidia-smi failed: %s", exc)
-    else:
-        log.info("nvidia-smi not found: no NVIDIA GPU visible")
+    df = pd.DataFrame({contract.PATIENT_COLUMN: template[contract.PATIENT_COLUMN].astype(str).values,
+                       **{col: float(value) for col in contract.JOINT_COLUMNS}})
+    return contract.add_overall(df)
 
 
 def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path,

@@ -59,15 +59,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     import logging
-
     import os
 
-    from ra2.challenge_run import log_environment, run_challenge
+    from ra2.challenge_run import run_challenge
     from ra2.pipeline import model_step, shipped_detectors
+    from ra2.profiles import DEFAULTS, check_profile
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    log_environment()
-    profile = os.environ.get("RA2_PROFILE", "full")
+    profile = check_profile(os.environ.get("RA2_PROFILE", DEFAULTS["run"]))
     detectors = shipped_detectors()
     logging.getLogger("ra2.run").info("model step: detector + regressor pipeline, profile %s (RA2_PROFILE); "
                                       "detectors: %s", profile, detectors or "trained from annotations.json")
@@ -158,6 +156,13 @@ def _cmd_train_regressors(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile_argument(parser: argparse.ArgumentParser, entry_point: str) -> None:
+    """``--profile`` with the profiles of :mod:`ra2.profiles`, the entry point's default, and what each is."""
+    from ra2.profiles import DEFAULTS, PROFILES, help_text
+
+    parser.add_argument("--profile", default=DEFAULTS[entry_point], choices=PROFILES, help=help_text(entry_point))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ra2", description="Score rheumatoid-arthritis joint damage (Sharp/van der Heijde) on "
@@ -194,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", default="/tmp/ra2-work", help="scratch folder")
     p.set_defaults(func=_cmd_run)
 
-    from ra2.demo import DEMO_DEFAULTS, DEMO_PROFILES
+    from ra2.demo import DEMO_DEFAULTS
 
     p = sub.add_parser("demo", help="the whole job on a generated phantom data set (what `make demo` runs)")
     p.add_argument("--out", default="demo_out", help="output folder")
@@ -202,17 +207,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-patients", type=int, default=DEMO_DEFAULTS["test_patients"])
     p.add_argument("--seed", type=int, default=DEMO_DEFAULTS["seed"])
     p.add_argument("--size-scale", type=float, default=DEMO_DEFAULTS["size_scale"])
-    p.add_argument("--profile", default=DEMO_DEFAULTS["profile"], choices=DEMO_PROFILES,
-                   help="regressor profile: demo (the default: the cpu networks trained for minutes), smoke "
-                   "(seconds, tiny models: shows the road, scores mean nothing), cpu (hours on 2 cores), full "
-                   "(a GPU); the detectors are the shipped ones")
+    _profile_argument(p, "demo")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", help="train the pipeline: regressor ensembles on crops of the detected joints "
                        "(shipped detectors unless told otherwise)")
     p.add_argument("--train", required=True, help="training folder: training.csv + films (+ annotations.json)")
     p.add_argument("--models", required=True, help="output folder (detectors/, regressors/, pipeline.json)")
-    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "full"))
+    _profile_argument(p, "train")
     det = p.add_mutually_exclusive_group()
     det.add_argument("--detectors", help="folder of trained detectors to use (default: those already in "
                      "MODELS/detectors, else the shipped ones in weights/detectors)")
@@ -245,9 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--annotations", help="joint annotations of the films (default DATA/annotations.json)")
     p.add_argument("--val", help="held-out annotated films: a learning curve per detector in its metadata")
     p.add_argument("--val-annotations", help="their annotations (default VAL/annotations.json)")
-    p.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "full"),
-                   help="cpu (default): the shipped detectors' recipe, about 50 min for all four on 2 cores; "
-                   "full: larger inputs and networks for a GPU; smoke: seconds, detects nothing (tests)")
+    _profile_argument(p, "train-detectors")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train_detectors)
@@ -257,8 +257,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder: <dataset>/member_<k>/, <dataset>/ensemble.json")
     p.add_argument("--crops", help="crop cache folder (default OUT/crops)")
     p.add_argument("--annotations", help="site boxes (default TRAIN/annotations.json)")
-    p.add_argument("--profile", default="smoke", choices=("smoke", "cpu", "full"),
-                   help="smoke: seconds (tests, demo); cpu: minutes on a CPU; full: thesis-like")
+    _profile_argument(p, "train-regressors")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs)")
     p.set_defaults(func=_cmd_train_regressors)
@@ -274,10 +273,27 @@ def entry() -> None:
     sys.exit(main())
 
 
+# command -> (the argument naming its output folder, or None; whether it loads TensorFlow models)
+RUN_SETUP = {"phantom": ("out", False), "score": (None, False), "validate": (None, False), "run": ("output", True),
+             "demo": ("out", True), "train": ("models", True), "predict": ("output", True),
+             "eval-detectors": (None, True), "train-detectors": ("out", True), "train-regressors": ("out", True)}
+QUIET_COMMANDS = ("score", "validate")
+"""Commands whose output is their printed answer: the run set-up logs only warnings for them."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    from ra2.runinfo import start_run
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    out_arg, uses_tf = RUN_SETUP[args.command]
+    arguments = {k: v for k, v in vars(args).items() if k != "func"}
     try:
+        start_run(f"ra2 {args.command}", arguments, out_dir=getattr(args, out_arg) if out_arg else None,
+                  seed=getattr(args, "seed", None), tensorflow=uses_tf,
+                  level=logging.WARNING if args.command in QUIET_COMMANDS else logging.INFO)
         return int(args.func(args) or 0)
     except Ra2Error as exc:
         print(f"ra2: error: {exc}", file=sys.stderr)

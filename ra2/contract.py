@@ -214,3 +214,15 @@ def film_name(patient_id: str, limb: str, ext: str = ".jpg") -> str:
 def is_right(limb: str) -> bool:
     """Right limbs are mirrored so that every detector sees left limbs only."""
     return limb[0] == "R"
+
+
+def add_overall(frame):
+    """The one rule for the three ``Overall_*`` columns: ``frame`` (a pandas DataFrame with ``Patient_ID`` and
+    the 86 joint columns; stale ``Overall_*`` columns are replaced) -> a new frame of the 90 columns of
+    :data:`COLUMNS`, in order, with ``Overall_erosion`` = sum of the erosion joints, ``Overall_narrowing`` =
+    sum of the narrowing joints, ``Overall_Tol`` = their sum."""
+    out = frame.copy()
+    out[OVERALL_EROSION] = out[list(EROSION_COLUMNS)].sum(axis=1)
+    out[OVERALL_NARROWING] = out[list(NARROWING_COLUMNS)].sum(axis=1)
+    out[OVERALL_TOTAL] = out[OVERALL_EROSION] + out[OVERALL_NARROWING]
+    return out[list(COLUMNS)].reset_index(drop=True)

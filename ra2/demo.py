@@ -14,10 +14,10 @@ import json
 import time
 from pathlib import Path
 
-DEMO_DEFAULTS = {"train_patients": 100, "test_patients": 30, "seed": 0, "size_scale": 0.35, "profile": "demo"}
-DEMO_PROFILES = ("smoke", "demo", "cpu", "full")
-"""Regressor profiles the demo accepts; the detectors are the shipped ones (or, when none are shipped, trained
-with the ``smoke`` recipe for ``smoke`` and ``cpu`` otherwise)."""
+from ra2.profiles import DEFAULTS
+
+DEMO_DEFAULTS = {"train_patients": 100, "test_patients": 30, "seed": 0, "size_scale": 0.35,
+                 "profile": DEFAULTS["demo"]}
 
 
 def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
@@ -51,11 +51,10 @@ def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
 
     train_df = io.read_training_csv(data / "train" / "training.csv")
     template = io.read_template_csv(data / "test" / "template.csv")
-    log(f"[demo] predictor: DETECTOR + REGRESSOR PIPELINE (regressor profile {profile}): 4 Mask R-CNN joint "
+    log(f"[demo] predictor: DETECTOR + REGRESSOR PIPELINE (profile {profile}): 4 Mask R-CNN joint "
         "detectors, regressor ensembles trained here on crops cut around the detected boxes")
     t1 = time.perf_counter()
-    trainer = Trainer("smoke" if profile == "smoke" else "cpu", regressor_profile=profile, seed=seed,
-                      progress=False)
+    trainer = Trainer(profile, seed=seed, progress=False)
     summary = trainer.fit(data / "train", out / "models")
     log(f"[demo] detectors: {summary['detectors']['source']}")
     t_train = time.perf_counter() - t1

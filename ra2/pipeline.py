@@ -1,26 +1,29 @@
 """The whole job: train detectors and regressors, then predict a test folder (used by the CLI, ``ra2 run``,
 the demo and the tests).
 
-Walk of the data (see docs/pipeline.md)::
+Walk of the data (see docs/pipeline.md); training walks the same road as prediction, forwards::
 
     Trainer(profile).fit(train_dir, models_dir)
-        detectors: shipped/present in models_dir/detectors (all four complete) -> used as they are;
-                   otherwise trained on train_dir/annotations.json (ground truth, the phantom's)
-        every training film -> JointDetector.detect_film -> site boxes (DETECTED, not ground truth)
-            -> models_dir/detected_train.json (the annotation format the scoring stage reads)
-        regressors: ra2.scoring.train.train_regressors on crops cut around the detected boxes,
-            so training crops look like test crops -> models_dir/regressors/<dataset>/...
+        detectors: given, present in models_dir/detectors, shipped (weights/detectors), or trained on
+                   train_dir/annotations.json -> models_dir/detectors
+        every training film: read once -> JointDetector.detect_film -> site boxes (DETECTED, not ground truth)
+            -> site_crops -> crop sets (labels from training.csv), in memory
+            (the boxes are recorded in models_dir/training_boxes.json for inspection)
+        regressors: ra2.scoring.train.train_regressors_on_crops -> models_dir/regressors/<dataset>/...,
+            so training crops look like test crops
     Predictor.load(models_dir).predict(test_dir, template)
-        every test film -> detect_film -> site_crops -> ensembles -> 86 joints (+ Overall_* sums)
+        every test film: read once -> detect_film -> site_crops -> ensembles (+ patient context)
+            -> 86 joints; a joint without a prediction (missing film) -> its training mean
+            -> Overall_* sums (contract.add_overall, once)
 
-``models_dir`` also receives ``pipeline.json`` (the configuration used, timings) and ``environment.json``.
+``models_dir`` also receives ``pipeline.json`` (the configuration used, timings, training means) and
+``environment.json``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import platform
 import shutil
 import time
 from pathlib import Path
@@ -29,12 +32,14 @@ import numpy as np
 import pandas as pd
 
 from ra2 import Ra2Error, contract
+from ra2.profiles import DEFAULTS, check_profile
+from ra2.runinfo import environment
 
 log = logging.getLogger("ra2.pipeline")
 
 DETECTORS_DIR = "detectors"
 REGRESSORS_DIR = "regressors"
-DETECTED_TRAIN = "detected_train.json"
+TRAINING_BOXES = "training_boxes.json"
 PIPELINE_FILE = "pipeline.json"
 SHIPPED_DETECTORS = (Path(__file__).resolve().parent.parent / "weights" / "detectors",
                      Path("/opt/ra2/weights/detectors"))
@@ -58,43 +63,9 @@ def shipped_detectors(env=None) -> Path | None:
     return None
 
 
-def environment() -> dict:
-    """Versions, platform and devices (written next to the outputs)."""
-    import keras
-    import tensorflow as tf
-
-    from ra2 import __version__
-
-    return {"ra2": __version__, "python": platform.python_version(), "platform": platform.platform(),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
-            "pandas": pd.__version__, "cpus": __import__("os").cpu_count(),
-            "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
-
-
 def _write_json(path: Path, doc: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def detection_annotation(patient_id: str, limb: str, file_name: str, shape, found):
-    """A :class:`ra2.phantom.annotations.FilmAnnotation` holding detected boxes (polygons = box outlines),
-    so that the scoring stage's annotation reader can cut crops from detections."""
-    from ra2.phantom.annotations import FilmAnnotation, ObjectAnnotation
-
-    objects = []
-    for site_id, box in found.boxes.items():
-        site = contract.SITE_BY_ID[site_id]
-        y1, x1, y2, x2 = box
-        polygon = np.array([[y1, x1], [y1, x2], [y2, x2], [y2, x1]], dtype=np.float32)
-        objects.append(ObjectAnnotation(detector=site.detector, class_name=site.detector_class, site_id=site_id,
-                                        box=tuple(box), polygon=polygon))
-    carpus = None
-    if found.carpus_box is not None:
-        from ra2.detection.frame import integer_region
-
-        carpus = integer_region(found.carpus_box, shape)
-    return FilmAnnotation(patient_id=patient_id, limb=limb, file_name=file_name, height=int(shape[0]),
-                          width=int(shape[1]), carpus_box=carpus, objects=objects)
 
 
 def _film_names(folder: Path, patient_ids) -> list[tuple[str, str, Path | None]]:
@@ -115,8 +86,8 @@ class Trainer:
     """Train the whole pipeline.
 
     Args:
-        profile: ``smoke`` (tests), ``cpu`` (the demo) or ``full`` (GPU); used for both stages unless
-            ``regressor_profile`` says otherwise.
+        profile: a profile of :mod:`ra2.profiles` (``smoke``, ``demo``, ``cpu``, ``full``): the detectors'
+            recipe (when they are trained here) and the regressors'.
         detectors_from: a folder of trained detectors to use (copied into ``models_dir/detectors``).
         train_detectors: train the detectors on ``train_dir/annotations.json`` (profile ``profile``) even
             when trained ones are at hand.
@@ -126,12 +97,9 @@ class Trainer:
     (:func:`shipped_detectors`); detectors trained on ``train_dir/annotations.json``.
     """
 
-    def __init__(self, profile: str = "cpu", regressor_profile: str | None = None, seed: int = 0,
-                 progress: bool = True, detectors_from: str | Path | None = None, train_detectors: bool = False):
-        from ra2.detection.specs import check_profile
-
+    def __init__(self, profile: str = DEFAULTS["train"], seed: int = 0, progress: bool = True,
+                 detectors_from: str | Path | None = None, train_detectors: bool = False):
         self.profile = check_profile(profile)
-        self.regressor_profile = regressor_profile or profile
         self.seed = int(seed)
         self.progress = progress
         self.detectors_from = Path(detectors_from) if detectors_from else None
@@ -176,58 +144,94 @@ class Trainer:
 
     def fit(self, train_dir: str | Path, models_dir: str | Path) -> dict:
         """Train into ``models_dir``; returns the summary written to ``models_dir/pipeline.json``."""
+        from ra2.baseline import training_means
         from ra2.detection.detect import JointDetector
-        from ra2.io import read_film, read_training_csv
-        from ra2.phantom.annotations import write_annotations
-        from ra2.scoring.train import train_regressors
+        from ra2.io import read_training_csv
+        from ra2.profiles import regressor_profile
+        from ra2.scoring.data import crop_sets_from_films
+        from ra2.scoring.train import train_regressors_on_crops
 
         train_dir, models_dir = Path(train_dir), Path(models_dir)
         models_dir.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
         train_df = read_training_csv(train_dir / "training.csv")
-        _write_json(models_dir / "environment.json", environment())
+        means = training_means(train_df)
+        _write_json(models_dir / "environment.json", environment())  # the machine the models were trained on
         det_info = self._detectors(train_dir, models_dir / DETECTORS_DIR)
         t_det = time.time() - t0
 
+        prof = regressor_profile(self.profile)
         detector = JointDetector.load(models_dir / DETECTORS_DIR)
-        films, sources, missing = [], {}, []
-        entries = _film_names(train_dir, train_df[contract.PATIENT_COLUMN])
-        if self.progress:
-            from tqdm import tqdm
-
-            entries = tqdm(entries, desc="detecting joints on training films", unit="film")
-        for pid, limb, path in entries:
-            if path is None:
-                missing.append(f"{pid}-{limb}")
-                continue
-            film = read_film(path)
-            found = detector.detect_film(film, limb)
-            for s in found.sources.values():
-                sources[s] = sources.get(s, 0) + 1
-            films.append(detection_annotation(pid, limb, path.name, film.shape, found))
-        if not films:
+        record = DetectionRecord()
+        films = detected_films(detector, train_dir, train_df[contract.PATIENT_COLUMN], record,
+                               "detecting joints on training films" if self.progress else None)
+        labels = train_df.set_index(contract.PATIENT_COLUMN)
+        crop_sets = crop_sets_from_films(films, labels, prof.sizes(), margin=prof.margin)
+        if not record.boxes:
             raise Ra2Error(f"{train_dir}: no training films found")
-        write_annotations(models_dir / DETECTED_TRAIN, films)
+        _write_json(models_dir / TRAINING_BOXES, record.to_dict())
         t_detect = time.time() - t0 - t_det
 
-        reg = train_regressors(train_dir, models_dir / REGRESSORS_DIR, profile=self.regressor_profile,
-                               crops_dir=models_dir / "crops", progress=self.progress, seed=self.seed,
-                               annotations=models_dir / DETECTED_TRAIN)
-        means = train_df[list(contract.JOINT_COLUMNS)].astype(float).mean(axis=0)
+        reg = train_regressors_on_crops(crop_sets, models_dir / REGRESSORS_DIR, prof, progress=self.progress,
+                                        seed=self.seed)
         summary = {
-            "profile": self.profile, "regressor_profile": self.regressor_profile, "seed": self.seed,
-            "train_dir": str(train_dir), "patients": int(len(train_df)), "films": len(films),
-            "missing_films": missing, "detectors": det_info, "training_box_sources": sources,
-            "crops_from": "detected boxes (models_dir/detected_train.json), not ground truth",
+            "profile": self.profile, "seed": self.seed,
+            "train_dir": str(train_dir), "patients": int(len(train_df)), "films": len(record.boxes),
+            "missing_films": record.missing, "detectors": det_info, "training_box_sources": record.sources,
+            "crops_from": f"detected boxes (models_dir/{TRAINING_BOXES}), not ground truth",
             "regressors": {d: {"threshold": v["threshold"], "oof": v["oof"]} for d, v in reg.items()
                            if d in contract.DATASETS},
             "context": reg.get("context"),
-            "training_means": {c: float(v) for c, v in means.items()},
+            "training_means": means,
             "seconds": {"detectors": round(t_det, 1), "detect_training_films": round(t_detect, 1),
                         "regressors": reg["seconds"], "total": round(time.time() - t0, 1)},
         }
         _write_json(models_dir / PIPELINE_FILE, summary)
         return summary
+
+
+class DetectionRecord:
+    """What detection did on a folder of films: ``boxes`` (``"{patient}-{limb}"`` -> site id -> box, film
+    pixels), ``sources`` (box source -> count), ``missing`` (films not found)."""
+
+    def __init__(self):
+        self.boxes: dict[str, dict[str, list[float]]] = {}
+        self.sources: dict[str, int] = {}
+        self.missing: list[str] = []
+
+    def add(self, key: str, found) -> None:
+        self.boxes[key] = {s: [round(float(v), 2) for v in b] for s, b in found.boxes.items()}
+        for s in found.sources.values():
+            self.sources[s] = self.sources.get(s, 0) + 1
+
+    def to_dict(self) -> dict:
+        return {"films": self.boxes, "sources": self.sources, "missing_films": self.missing}
+
+
+def detected_films(detector, folder: Path, patient_ids, record: DetectionRecord, progress: str | None = None,
+                   boxes: dict | None = None):
+    """``(patient_id, limb, film [H, W], {site id: box})`` for every film of ``patient_ids`` in ``folder``,
+    each film read once; the boxes are ``detector.detect_film``'s, or ``boxes[(patient_id, limb)]`` when
+    ``boxes`` is given (e.g. ground truth). Missing films are skipped and listed in ``record.missing``.
+    ``progress``: a progress-bar label, or None."""
+    from ra2.io import read_film
+
+    entries = _film_names(Path(folder), patient_ids)
+    record.missing.extend(f"{pid}-{limb}" for pid, limb, path in entries if path is None)
+    present = [e for e in entries if e[2] is not None]
+    if progress:
+        from tqdm import tqdm
+
+        present = tqdm(present, desc=progress, unit="film")
+    for pid, limb, path in present:
+        film = read_film(path)
+        if boxes is not None:
+            site_boxes = boxes[(pid, limb)]
+        else:
+            found = detector.detect_film(film, limb)
+            record.add(f"{pid}-{limb}", found)
+            site_boxes = found.boxes
+        yield pid, limb, film, site_boxes
 
 
 class Predictor:
@@ -255,14 +259,18 @@ class Predictor:
         return cls(JointDetector.load(models_dir / DETECTORS_DIR), load_ensembles(models_dir / REGRESSORS_DIR),
                    means, progress=progress, context=load_context(models_dir / REGRESSORS_DIR))
 
-    def predict(self, test_dir: str | Path, template: pd.DataFrame | None = None) -> pd.DataFrame:
+    def predict(self, test_dir: str | Path, template: pd.DataFrame | None = None,
+                boxes: dict | None = None) -> pd.DataFrame:
         """Predictions for the patients of ``template`` (default ``test_dir/template.csv``).
 
-        Returns the 90-column frame in ``contract.COLUMNS`` order (Overall_* = sums). A limb whose film is
-        missing gets the training means of its joints (0 when unknown).
+        ``boxes``: ``{(patient_id, limb): {site id: (y1, x1, y2, x2) film pixels}}`` to use instead of
+        detecting (e.g. the ground truth, to measure the regressors alone).
+
+        Returns the 90-column frame in ``contract.COLUMNS`` order (Overall_* = sums). A joint without a
+        prediction (its limb's film is missing) gets its training mean (0 when unknown); ``last_run`` counts
+        them.
         """
-        from ra2.io import read_film, read_template_csv
-        from ra2.scoring.aggregate import add_overall
+        from ra2.io import read_template_csv
         from ra2.scoring.data import crop_sets_from_films
         from ra2.scoring.ensemble import predict_joints
 
@@ -272,36 +280,24 @@ class Predictor:
         pids = [str(p) for p in template[contract.PATIENT_COLUMN]]
         sizes = {d: e.input_size for d, e in self.ensembles.items()}
         margin = next(iter(self.ensembles.values())).margin
-        entries = _film_names(test_dir, pids)
-        missing = [(pid, limb) for pid, limb, path in entries if path is None]
-        sources: dict[str, int] = {}
-
-        def films():
-            it = [e for e in entries if e[2] is not None]
-            if self.progress:
-                from tqdm import tqdm
-
-                it = tqdm(it, desc="detecting joints on test films", unit="film")
-            for pid, limb, path in it:
-                film = read_film(path)
-                found = self.detector.detect_film(film, limb)
-                for s in found.sources.values():
-                    sources[s] = sources.get(s, 0) + 1
-                yield pid, limb, film, found.boxes
-
-        crop_sets = crop_sets_from_films(films(), None, sizes, margin=margin)
-        frame = predict_joints(self.ensembles, crop_sets, pids, context=self.context)
-        for pid, limb in missing:
-            row = pids.index(pid)
-            for col in contract.limb_columns(limb):
-                frame.loc[row, col] = float(self.training_means.get(col, 0.0))
-        frame = add_overall(frame)
-        self.last_run = {"patients": len(pids), "missing_films": [f"{p}-{l}" for p, l in missing],
-                         "box_sources": sources}
-        return frame
+        record = DetectionRecord()
+        films = detected_films(self.detector, test_dir, pids, record,
+                               "detecting joints on test films" if self.progress else None, boxes=boxes)
+        frame = predict_joints(self.ensembles, crop_sets_from_films(films, None, sizes, margin=margin), pids,
+                               context=self.context)
+        for key in record.missing:
+            pid, limb = key.rsplit("-", 1)
+            frame.loc[pids.index(pid), list(contract.limb_columns(limb))] = np.nan
+        joints = frame[list(contract.JOINT_COLUMNS)]
+        unpredicted = joints.isna()
+        frame[list(contract.JOINT_COLUMNS)] = joints.fillna(
+            {c: float(self.training_means.get(c, 0.0)) for c in contract.JOINT_COLUMNS})
+        self.last_run = {"patients": len(pids), "missing_films": record.missing, "box_sources": record.sources,
+                         "joints_from_training_means": int(unpredicted.to_numpy().sum())}
+        return contract.add_overall(frame)
 
 
-def model_step(profile: str = "full", progress: bool = False, detectors_from: str | Path | None = None):
+def model_step(profile: str = DEFAULTS["run"], progress: bool = False, detectors_from: str | Path | None = None):
     """A ``model_step`` for :func:`ra2.challenge_run.run_challenge`: train into ``work_dir/models`` then
     predict. Writes the configuration (``pipeline.json``) and ``environment.json`` in ``work_dir/models``.
     ``detectors_from``: shipped detectors (the real ``/train`` has no joint annotations to train them)."""

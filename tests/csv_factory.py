@@ -42,3 +42,19 @@ def template_frame(ids: list[str]) -> pd.DataFrame:
 def write_csv(df: pd.DataFrame, path) -> None:
     """Write a frame as the challenge does: no index, plain text."""
     df.to_csv(path, index=False)
+
+
+def context_patients(n: int, seed: int, context_matters: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Noisy raw joint predictions and gold scores of ``n`` patients (``[n, 86]`` frames of the joint columns)
+    for the patient context model. With ``context_matters`` the scores share a patient severity that the raw
+    prediction of one joint sees only through noise."""
+    cols = list(C.JOINT_COLUMNS)
+    top = np.array([C.SCORE_BY_COLUMN[c].max_score for c in cols], dtype=float)
+    rng = np.random.default_rng(seed)
+    sev = rng.gamma(0.6, 1.0, size=(n, 1)) if context_matters else np.zeros((n, 1))
+    lam = sev + (0.0 if context_matters else 0.4)
+    gold = np.minimum(rng.poisson(lam * np.ones((n, len(cols)))), top).astype(float)
+    noise = rng.normal(0, 0.6, size=gold.shape)
+    raw = np.clip(2 ** (np.log2(gold + 1) + noise) - 1, 0, top)
+    return pd.DataFrame(raw, columns=cols), pd.DataFrame(gold, columns=cols)
+

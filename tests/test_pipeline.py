@@ -1,7 +1,7 @@
-"""The whole pipeline: Predictor wiring with fake stages (fast), Trainer/Predictor end to end (slow)."""
+"""The whole pipeline: Predictor wiring with fake stages, and `ra2 run` end to end (train, save, load, predict,
+validate) with the shipped detectors and the smoke regressors."""
 
 import json
-from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -10,18 +10,11 @@ import pytest
 from ra2 import contract, io
 from ra2.cli import main
 from ra2.detection.detect import FilmDetection
-from ra2.phantom import generate_dataset, read_annotations
-from ra2.phantom.annotations import write_annotations
-from ra2.pipeline import Predictor, detection_annotation
+from conftest import PHANTOM, film_removed
+from ra2.phantom import read_annotations
+from ra2.pipeline import Predictor, shipped_detectors
 
 FAKE_SCORE = {"foot_erosion": 1.5, "hand_erosion": 2.0, "narrowing": 0.5}
-
-
-@pytest.fixture(scope="module")
-def phantom(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pipe")
-    generate_dataset(root, train_patients=2, test_patients=2, seed=11, size_scale=0.15, workers=1)
-    return root
 
 
 class OracleDetector:
@@ -50,17 +43,6 @@ class ConstantEnsemble:
         return np.full(len(images), FAKE_SCORE[self.dataset])
 
     predict_clipped = predict
-
-
-@contextmanager
-def film_removed(path):
-    """``path`` deleted for the duration of the block, restored byte for byte afterwards."""
-    kept = path.read_bytes()
-    path.unlink()
-    try:
-        yield
-    finally:
-        path.write_bytes(kept)
 
 
 def test_predictor_wires_detections_crops_and_ensembles(phantom):
@@ -107,54 +89,48 @@ def test_predictor_applies_the_context_model_before_the_missing_film_means(phant
     assert np.allclose(frame[contract.OVERALL_EROSION], frame[list(contract.EROSION_COLUMNS)].sum(axis=1))
 
 
-def test_detected_boxes_round_trip_through_the_annotation_format(tmp_path):
-    boxes = {s.id: (10.0 + i, 20.0, 30.5 + i, 44.25) for i, s in enumerate(contract.sites_of_limb("RH"))}
-    found = FilmDetection(limb="RH", boxes=boxes, carpus_box=(50.2, 60.7, 90.1, 99.9))
-    ann = detection_annotation("P1", "RH", "P1-RH.jpg", (120, 100), found)
-    write_annotations(tmp_path / "a.json", [ann])
-    back = read_annotations(tmp_path / "a.json")[0]
-    assert back.carpus_box == (50, 60, 91, 100)
-    assert {o.site_id for o in back.objects} == set(boxes)
-    for o in back.objects:
-        assert o.box == pytest.approx(boxes[o.site_id], abs=0.005)  # written to 0.01 px
-    for o in back.objects:
-        assert o.detector == contract.SITE_BY_ID[o.site_id].detector
-
-
 def test_run_without_joint_annotations_keeps_the_fallback(phantom, tmp_path, monkeypatch, caplog):
     train = tmp_path / "train"
     train.mkdir()
     (train / "training.csv").write_bytes((phantom / "train" / "training.csv").read_bytes())
     monkeypatch.setenv("RA2_PROFILE", "smoke")
-    monkeypatch.delenv("RA2_DETECTORS", raising=False)
+    monkeypatch.setenv("RA2_DETECTORS", str(tmp_path / "no-detectors"))  # no shipped detectors either
     out = tmp_path / "output"
     assert main(["run", "--train", str(train), "--test", str(phantom / "test"), "--output", str(out),
                  "--work", str(tmp_path / "work")]) == 0
     pred = io.read_predictions_csv(out / "predictions.csv")
     train_df = io.read_training_csv(train / "training.csv")
     assert pred["LH_pip_E__2"].tolist() == pytest.approx([train_df["LH_pip_E__2"].mean()] * 2)
-    assert "annotations" in caplog.text
+    assert "not a complete set of trained detectors" in caplog.text
 
 
-@pytest.mark.slow
-def test_smoke_trainer_and_predictor_end_to_end(phantom, tmp_path, monkeypatch):
-    """ra2 run with the smoke profile: detectors and regressors trained, predictions written (~6 min)."""
+def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkeypatch):
+    """``ra2 run`` with the smoke regressors and the shipped detectors: Trainer.fit writes every model file,
+    Predictor.load reads them back, the predictions are the model's and valid."""
     monkeypatch.setenv("RA2_PROFILE", "smoke")
+    monkeypatch.delenv("RA2_DETECTORS", raising=False)
+    assert shipped_detectors() is not None, "weights/detectors must hold the shipped detectors"
     out, work = tmp_path / "output", tmp_path / "work"
     assert main(["run", "--train", str(phantom / "train"), "--test", str(phantom / "test"),
                  "--output", str(out), "--work", str(work)]) == 0
     assert io.validate_predictions(out / "predictions.csv", phantom / "test" / "template.csv") == []
+    assert sorted(p.name for p in out.iterdir()) == ["predictions.csv", "run.json"]  # no temporary left behind
     models = work / "models"
     summary = json.loads((models / "pipeline.json").read_text())
-    assert summary["profile"] == "smoke" and summary["films"] == 8
-    assert (models / "environment.json").is_file()
+    assert summary["profile"] == "smoke" and summary["films"] == 4 * PHANTOM["train_patients"]
+    assert summary["detectors"]["source"].startswith("copied from")
+    assert (models / "environment.json").is_file() and (out / "run.json").is_file()
     for d in contract.DETECTORS:
         for f in ("config.json", "model.weights.h5", "layout.json", "metadata.json"):
             assert (models / "detectors" / d / f).is_file()
+    boxes = json.loads((models / "training_boxes.json").read_text())
+    assert len(boxes["films"]) == 4 * PHANTOM["train_patients"] and boxes["missing_films"] == []
+    assert sum(boxes["sources"].values()) == PHANTOM["train_patients"] * len(contract.SITES)
     assert (models / "regressors" / "context.json").is_file()  # the patient context stage was fitted
     assert set(summary["context"]["cross_fitted"]) == set(contract.DATASETS)
     run = json.loads((models / "prediction_run.json").read_text())
-    assert sum(run["box_sources"].values()) == 2 * len(contract.SITES)
+    assert sum(run["box_sources"].values()) == PHANTOM["test_patients"] * len(contract.SITES)
+    assert run["joints_from_training_means"] == 0
     pred = io.read_predictions_csv(out / "predictions.csv")
     gold = pd.read_csv(phantom / "gold.csv")
     assert pred.shape == gold.shape

@@ -18,22 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from ra2 import Ra2Error, contract
-from ra2.detection.frame import Frame
+from ra2.detection.frame import detector_frame
 from ra2.detection.specs import get_spec
 from ra2.mrcnn import Dataset
-
-
-def detector_frame(detector: str, film_shape: tuple[int, int], limb: str, side: int,
-                   carpus_region: tuple[int, int, int, int] | None = None) -> Frame:
-    """The frame a detector sees of a film of ``film_shape`` (H, W): the whole film, or for the wrist
-    detectors the integer ``carpus_region`` (y1, x1, y2, x2) of the film; mirrored for right limbs."""
-    if get_spec(detector).on_carpus:
-        if carpus_region is None:
-            raise ValueError(f"detector {detector} runs on the carpus crop: carpus_region is required")
-        region = carpus_region
-    else:
-        region = (0, 0, int(film_shape[0]), int(film_shape[1]))
-    return Frame.fit(region, contract.is_right(limb), side)
 
 
 class DetectorDataset(Dataset):

@@ -28,8 +28,7 @@ import numpy as np
 
 from ra2 import Ra2Error, contract
 from ra2.detection.assign import SOURCE_LAYOUT, AssignedBox, Layout, assign_instances
-from ra2.detection.data import detector_frame
-from ra2.detection.frame import Frame, integer_region
+from ra2.detection.frame import Frame, detector_frame, integer_region
 from ra2.mrcnn.utils import compute_overlaps
 
 SOURCE_DEFAULT = "layout_default"

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ra2 import contract
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -120,3 +122,16 @@ def integer_region(box: Sequence[float], shape: tuple[int, int]) -> tuple[int, i
     y2 = int(np.clip(np.ceil(box[2]), y1 + 1, h))
     x2 = int(np.clip(np.ceil(box[3]), x1 + 1, w))
     return y1, x1, y2, x2
+
+
+def detector_frame(detector: str, film_shape: tuple[int, int], limb: str, side: int,
+                   carpus_region: tuple[int, int, int, int] | None = None) -> Frame:
+    """The frame a detector sees of a film of ``film_shape`` (H, W): the whole film, or for the wrist
+    detectors the integer ``carpus_region`` (y1, x1, y2, x2) of the film; mirrored for right limbs."""
+    if detector in contract.CARPUS_DETECTORS:
+        if carpus_region is None:
+            raise ValueError(f"detector {detector} runs on the carpus crop: carpus_region is required")
+        region = carpus_region
+    else:
+        region = (0, 0, int(film_shape[0]), int(film_shape[1]))
+    return Frame.fit(region, contract.is_right(limb), side)

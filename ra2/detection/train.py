@@ -14,7 +14,6 @@ augmentation (small rotation, scale and shift, brightness/contrast, blur). A tra
 from __future__ import annotations
 
 import json
-import platform
 import shutil
 import tempfile
 import time
@@ -23,7 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from ra2 import Ra2Error, contract
-from ra2.detection.specs import check_profile, detector_config, get_spec, recipe
+from ra2.detection.specs import detector_config, get_spec, recipe
+from ra2.profiles import check_profile
+from ra2.runinfo import environment
 
 DETECTOR_FILES = ("config.json", "model.weights.h5", "layout.json", "metadata.json")
 
@@ -92,14 +93,6 @@ def fit_layout(dataset):
     return layout, placement
 
 
-def _environment() -> dict:
-    import keras
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
-
-
 class LearningCurve:
     """Training callback: after every epoch, the detector as trained so far (the epoch's checkpoint loaded
     into an inference model) is scored on held-out detector images
@@ -145,7 +138,7 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
 
     ``val_dataset``: held-out detector images of the same detector; when given, the learning curve
     (recall of the sites at IoU >= 0.5 after every epoch, :class:`LearningCurve`) goes into the metadata.
-    ``recipe_overrides`` / ``config_overrides``: fields of the profile's :class:`TrainRecipe` / attributes of
+    ``recipe_overrides`` / ``config_overrides``: fields of the profile's :class:`~ra2.profiles.DetectorRecipe` / attributes of
     its Mask R-CNN config replaced (experiments, ``bench/detector_curves.py``). ``provenance``: where the
     training films came from (e.g. the phantom's seed and size scales), kept in the metadata.
 
@@ -195,7 +188,7 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
                     for h in history],
         "learning_curve": curve.points if curve else None,
         "validation_images": len(val_dataset.image_ids) if val_dataset else 0,
-        "train_seconds": round(time.time() - t0, 1), "environment": _environment(),
+        "train_seconds": round(time.time() - t0, 1), "environment": environment(),
     }
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return meta

@@ -21,17 +21,15 @@ predictions that are missing (a joint without a crop) are replaced by the traini
 out-of-fold prediction before the features are formed.
 
 Saved as ``context.json`` beside the ensembles (:meth:`ContextModel.save`); the pipeline applies it when
-present (:func:`load_context`). :func:`ra2.scoring.train.train_regressors` fits it after training all three
+present (:func:`load_context`). :func:`ra2.scoring.train.train_regressors_on_crops` fits it after training all three
 ensembles; to refit it after retraining one of them:
 
-    python -m ra2.scoring.context ENSEMBLES_DIR
+    python bench/refit_ensembles.py ENSEMBLES_DIR --context-only
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -228,26 +226,3 @@ def load_context(ensembles_dir: str | Path) -> ContextModel | None:
     """The context model saved beside the ensembles, or None when there is none."""
     path = Path(ensembles_dir) / CONTEXT_FILE
     return ContextModel.load(path) if path.is_file() else None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ra2.scoring.context",
-                                     description="Fit the patient context model on trained ensembles' "
-                                                 "out-of-fold predictions; writes ENSEMBLES_DIR/context.json.")
-    parser.add_argument("ensembles", help="folder with foot_erosion/, hand_erosion/, narrowing/ ensembles")
-    parser.add_argument("--ridge", type=float, default=1.0)
-    args = parser.parse_args(argv)
-    try:
-        model = train_context(args.ensembles, ridge=args.ridge)
-    except Ra2Error as exc:
-        print(f"ra2: error: {exc}", file=sys.stderr)
-        return 1
-    for d, rep in model.report["cross_fitted"].items():
-        print(f"{d:14s} log2 RMSE {rep['raw_log2_rmse']:.4f} -> {rep['corrected_log2_rmse']:.4f} with context "
-              f"(cross-fitted, {rep['n_joints']} joints; cut-off {model.thresholds[d]:.2f})")
-    print(f"written {Path(args.ensembles) / CONTEXT_FILE}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 
 One network is built once; the members' weights are swapped in turn (flat memory, as nnU-Net does with
 its folds). Optional test-time augmentation averages over deterministic views
-(:func:`ra2.scoring.augment.tta_views`).
+(:func:`ra2.scoring.predict.tta_views`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from ra2 import Ra2Error
-from ra2.scoring.augment import TTA_VIEWS
-from ra2.scoring.models import RegressorConfig, build_regressor
+from ra2.profiles import RegressorConfig
+from ra2.scoring.models import build_regressor
+from ra2.scoring.predict import TTA_VIEWS, predict_images, predict_views
 from ra2.scoring.thresholds import apply_threshold
 
 
@@ -67,8 +68,6 @@ class Ensemble:
     def predict_raw(self, images: np.ndarray, tta: bool = False, batch_size: int = 128,
                     views=TTA_VIEWS) -> np.ndarray:
         """``[N]`` member-averaged (and view-averaged with ``tta``) predictions for raw crops ``[N, s, s]``."""
-        from ra2.scoring.train import predict_images, predict_views
-
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 3 or images.shape[1:] != (self.input_size, self.input_size):
             raise ValueError(f"expected crops [N, {self.input_size}, {self.input_size}], got {images.shape}")
@@ -107,30 +106,28 @@ def load_ensembles(folder: str | Path) -> dict[str, Ensemble]:
 
 
 def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_ids, tta: bool | None = None,
-                   fill: float = 0.0, context=None):
+                   context=None):
     """Joint predictions of every patient from per-data-set crops.
 
     Args:
         ensembles: data set -> :class:`Ensemble` (see :func:`load_ensembles`).
         crop_sets: data set -> :class:`ra2.scoring.data.CropSet` of the patients' crops (labels unused).
         patient_ids: ``[P]`` patients, the output row order.
-        fill: value of joints without a crop (e.g. a site the detector missed).
         context: optional :class:`ra2.scoring.context.ContextModel`: the ensembles' raw (clipped, not cut)
             predictions are corrected with the patient's other joints and cut with the context model's
-            thresholds (a joint without a crop enters it as the model's fill value, and leaves it
-            corrected, not as ``fill``).
+            thresholds (a joint without a crop enters it as the model's fill value and leaves it corrected).
 
     Returns:
-        DataFrame ``[P, 90]`` in ``contract.COLUMNS`` order with the Overall_* sums
-        (:func:`ra2.scoring.aggregate.predictions_frame`).
+        DataFrame ``[P, 1 + 86]`` (:func:`ra2.scoring.aggregate.joint_frame`): ``Patient_ID`` and the joints;
+        NaN for a joint without a crop when there is no context model. No ``Overall_*`` columns: the caller
+        fills what is missing, then adds them once (:func:`ra2.contract.add_overall`).
     """
     from ra2 import contract
-    from ra2.scoring.aggregate import add_overall, predictions_frame
+    from ra2.scoring.aggregate import joint_frame
 
     pids = [str(p) for p in patient_ids]
     row = {p: i for i, p in enumerate(pids)}
-    start = np.nan if context is not None else float(fill)
-    joints = {c: np.full(len(pids), start) for c in contract.JOINT_COLUMNS}
+    joints = {c: np.full(len(pids), np.nan) for c in contract.JOINT_COLUMNS}
     for dataset, crops in crop_sets.items():
         if len(crops) == 0:
             continue
@@ -141,7 +138,5 @@ def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_id
         for p, c, v in zip(crops.patient_ids, crops.columns, pred):
             if str(p) in row:
                 joints[str(c)][row[str(p)]] = v
-    frame = predictions_frame(pids, joints)
-    if context is not None:
-        frame = add_overall(context.apply(frame))
-    return frame
+    frame = joint_frame(pids, joints)
+    return context.apply(frame) if context is not None else frame

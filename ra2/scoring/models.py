@@ -1,7 +1,7 @@
 """DenseNet regressors for joint-damage scores (Keras 3 functional models).
 
 Two architectures from the bachelor thesis (CTU FIT 2020), both built by :func:`build_regressor` from a
-:class:`RegressorConfig`:
+:class:`ra2.profiles.RegressorConfig` (the settings of every stage live in :mod:`ra2.profiles`):
 
 - ``densenet88`` (variant 1): DenseNet121 with the 7x7/2 stem convolution replaced by a 3x3/1 one (the
   3x3/2 max-pool kept), the last dense block removed: blocks (6, 12, 24), growth 32, bottleneck 4 x growth,
@@ -30,108 +30,7 @@ weights load by name across Keras versions.
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from ra2 import Ra2Error, contract
-
-ARCHITECTURES = ("densenet88", "thesis_v2")
-
-
-@dataclass
-class RegressorConfig:
-    """Everything that defines one regressor network; JSON round trip via :meth:`to_json`/:meth:`from_json`."""
-
-    architecture: str = "densenet88"
-    dataset: str = "narrowing"  # foot_erosion | hand_erosion | narrowing: sets max_score
-    input_size: int = 64  # crop side in pixels
-    growth_rate: int = 32
-    blocks: tuple[int, ...] = (6, 12, 24)
-    stem_filters: int = 64
-    stem_kernel: int = 3
-    stem_strides: int = 1
-    stem_pool: bool = True  # 3x3/2 max-pool after the stem convolution
-    bottleneck_factor: int = 4  # 1x1 conv width = factor x growth
-    compression: float = 0.5
-    activation: str = "relu"  # relu | leaky_relu
-    leaky_alpha: float = 0.2
-    dropout_max: float = 0.75
-    dropout_schedule: str = "v3"  # v3 | none
-    l2: float = 1e-4
-    bn_momentum: float = 0.99  # BatchNorm moving-average momentum (Keras default); lower for short runs
-
-    def __post_init__(self) -> None:
-        self.blocks = tuple(int(b) for b in self.blocks)
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
-        if self.dataset not in contract.DATASET_MAX:
-            raise ValueError(f"dataset must be one of {contract.DATASETS}, got {self.dataset!r}")
-        if self.activation not in ("relu", "leaky_relu"):
-            raise ValueError(f"activation must be relu or leaky_relu, got {self.activation!r}")
-        if self.dropout_schedule not in ("v3", "none"):
-            raise ValueError(f"dropout_schedule must be v3 or none, got {self.dropout_schedule!r}")
-        if not 0.0 <= self.dropout_max < 1.0:
-            raise ValueError(f"dropout_max must be in [0, 1), got {self.dropout_max}")
-        if not self.blocks or min(self.blocks) < 1:
-            raise ValueError(f"blocks must be positive layer counts, got {self.blocks}")
-
-    @property
-    def max_score(self) -> int:
-        return contract.DATASET_MAX[self.dataset]
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["blocks"] = list(self.blocks)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RegressorConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise Ra2Error(f"regressor config has unknown keys {sorted(unknown)}")
-        return cls(**d)
-
-    def to_json(self, path: str | Path | None = None) -> str:
-        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
-        if path is not None:
-            Path(path).write_text(text + "\n")
-        return text
-
-    @classmethod
-    def from_json(cls, text_or_path: str | Path) -> "RegressorConfig":
-        p = Path(text_or_path) if not str(text_or_path).lstrip().startswith("{") else None
-        try:
-            text = p.read_text() if p is not None else str(text_or_path)
-            return cls.from_dict(json.loads(text))
-        except (OSError, json.JSONDecodeError, TypeError) as exc:
-            raise Ra2Error(f"cannot read regressor config {p or '<text>'}: {exc}") from exc
-
-    def replace(self, **changes) -> "RegressorConfig":
-        return dataclasses.replace(self, **changes)
-
-
-def densenet88_config(dataset: str = "narrowing", input_size: int = 64,
-                      dropout_max: float = 0.75, **overrides) -> RegressorConfig:
-    """Variant 1 ("DenseNet88"): 3x3/1 stem + max-pool, blocks (6, 12, 24), growth 32, ReLU."""
-    kw = dict(architecture="densenet88", dataset=dataset, input_size=input_size, growth_rate=32,
-              blocks=(6, 12, 24), stem_filters=64, stem_kernel=3, stem_strides=1, stem_pool=True,
-              activation="relu", dropout_max=dropout_max)
-    kw.update(overrides)
-    return RegressorConfig(**kw)
-
-
-def thesis_v2_config(dataset: str = "narrowing", input_size: int = 64,
-                     dropout_max: float = 0.25, **overrides) -> RegressorConfig:
-    """Variant 2: growth 16, 7x7/1 stem without pooling, LeakyReLU 0.2, blocks (6, 12, 18)."""
-    kw = dict(architecture="thesis_v2", dataset=dataset, input_size=input_size, growth_rate=16,
-              blocks=(6, 12, 18), stem_filters=32, stem_kernel=7, stem_strides=1, stem_pool=False,
-              activation="leaky_relu", leaky_alpha=0.2, dropout_max=dropout_max)
-    kw.update(overrides)
-    return RegressorConfig(**kw)
-
+from ra2.profiles import RegressorConfig
 
 def _act(keras, config: RegressorConfig, name: str):
     if config.activation == "leaky_relu":

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import platform
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,14 +25,17 @@ from pathlib import Path
 import numpy as np
 
 from ra2 import Ra2Error, contract
-from ra2.scoring.augment import TTA_VIEWS, Augmenter, tta_views
+from ra2.scoring.augment import Augmenter
 from ra2.scoring.data import CropSet, build_crop_sets, standardize
+from ra2.scoring.predict import predict_images, predict_views
 from ra2.scoring.folds import fold_indices, patient_folds
 from ra2.scoring.metrics import log2_rmse, mae
-from ra2.scoring.models import RegressorConfig, build_regressor
-from ra2.scoring.profiles import Profile, TrainConfig, get_profile
+from ra2.profiles import RegressorConfig
+from ra2.scoring.models import build_regressor
+from ra2.profiles import DEFAULTS, RegressorProfile, TrainConfig, regressor_profile
+from ra2.runinfo import environment
 from ra2.scoring.sampling import balanced_indices, class_weights, oversample_weights, oversampled_indices
-from ra2.scoring.thresholds import apply_threshold, search_threshold
+from ra2.scoring.thresholds import search_threshold
 
 MEMBER_FILES = ("config.json", "model.weights.h5", "metadata.json")
 
@@ -58,15 +60,6 @@ def _dtype_policy(name: str):
         yield
     finally:
         keras.config.set_dtype_policy(old)
-
-
-def environment() -> dict:
-    """Versions and devices, written into every member's metadata."""
-    import keras
-    import tensorflow as tf
-
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "gpus": [d.name for d in tf.config.list_physical_devices("GPU")]}
 
 
 def log2_mse(y_true, y_pred):
@@ -174,27 +167,6 @@ def _epoch_order(labels: np.ndarray, train: TrainConfig, rng: np.random.Generato
             parts.append(draw())
         order = np.concatenate(parts)[:need]
     return order
-
-
-def predict_images(model, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
-    """``[N]`` float64 predictions of ``model`` for raw crops ``[N, s, s]`` (standardised here)."""
-    if len(images) == 0:
-        return np.zeros(0)
-    out = []
-    for i in range(0, len(images), batch_size):
-        x = standardize(images[i:i + batch_size])[..., None]
-        # predict_on_batch runs the compiled predict function: 5x an eager call (bench_training_step.py).
-        out.append(np.asarray(model.predict_on_batch(x), dtype=np.float64).reshape(-1))
-    return np.concatenate(out)
-
-
-def predict_views(model, images: np.ndarray, views=TTA_VIEWS, batch_size: int = 128) -> np.ndarray:
-    """``[N]`` predictions of ``model`` for raw crops ``[N, s, s]`` averaged over the test-time ``views``
-    (:func:`ra2.scoring.augment.tta_views`)."""
-    if len(images) == 0:
-        return np.zeros(0)
-    preds = [predict_images(model, v, batch_size) for v in tta_views(np.asarray(images, np.float32), views)]
-    return np.mean(preds, axis=0)
 
 
 TTA_MODES = ("off", "on", "auto")
@@ -369,7 +341,7 @@ def save_member(model, net: RegressorConfig, meta: dict, folder: str | Path) -> 
     return folder
 
 
-def train_ensemble(crops: CropSet, profile: Profile, out_dir: str | Path, seed: int = 0,
+def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Path, seed: int = 0,
                    progress: bool = True) -> dict:
     """Train the k members of one data set, choose its zero threshold on out-of-fold predictions.
 
@@ -440,28 +412,23 @@ def training_csv(train_dir: Path) -> Path:
     return csv
 
 
-def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | Profile = "smoke",
+def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | RegressorProfile = DEFAULTS["train-regressors"],
                      crops_dir: str | Path | None = None, progress: bool = True, seed: int = 0,
                      annotations: str | Path | None = None, datasets=None) -> dict:
-    """Train the three ensembles (foot erosion, hand erosion, narrowing) from a training folder.
+    """Train the three ensembles (foot erosion, hand erosion, narrowing) on the crops of annotated site boxes.
 
     Args:
         train_dir: challenge-layout training folder: ``training.csv`` + films.
         out_dir: receives ``<dataset>/member_<k>/...``, ``<dataset>/ensemble.json`` and ``profile.json``.
-        profile: ``smoke``, ``cpu``, ``full`` or a :class:`Profile`.
+        profile: a profile name (:mod:`ra2.profiles`) or a :class:`~ra2.profiles.RegressorProfile`.
         crops_dir: crop cache folder (default ``out_dir/crops``).
         annotations: site boxes (default ``train_dir/annotations.json``, the phantom's layout).
         datasets: subset of data sets to train (default all three).
 
-    When ``out_dir`` then holds all three ensembles and the profile's ``context`` is on, the patient
-    context model is fitted on their out-of-fold predictions (``out_dir/context.json``,
-    :mod:`ra2.scoring.context`).
-
-    Returns:
-        data set -> its ``ensemble.json`` content, plus ``"seconds"`` (and ``"context"``: the context
-        model's cross-fitted report).
+    Returns what :func:`train_regressors_on_crops` returns. (The pipeline's :class:`ra2.pipeline.Trainer`
+    cuts its crops around detected boxes itself and calls :func:`train_regressors_on_crops`.)
     """
-    prof = get_profile(profile) if isinstance(profile, str) else profile
+    prof = regressor_profile(profile) if isinstance(profile, str) else profile
     train_dir, out_dir = Path(train_dir), Path(out_dir)
     datasets = tuple(datasets or contract.DATASETS)
     unknown = [d for d in datasets if d not in contract.DATASET_MAX]
@@ -473,6 +440,26 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
     sets = build_crop_sets(train_dir, Path(annotations) if annotations else train_dir / "annotations.json",
                            sizes, labels_csv=csv, margin=prof.margin,
                            cache_dir=Path(crops_dir) if crops_dir else out_dir / "crops", progress=progress)
+    result = train_regressors_on_crops(sets, out_dir, prof, progress=progress, seed=seed)
+    result["seconds"] = round(time.time() - t0, 1)
+    return result
+
+
+def train_regressors_on_crops(crop_sets: dict[str, CropSet], out_dir: str | Path, profile: RegressorProfile,
+                              progress: bool = True, seed: int = 0) -> dict:
+    """Train one ensemble per crop set (data set -> :class:`~ra2.scoring.data.CropSet` with labels).
+
+    Writes ``out_dir/profile.json`` and ``out_dir/<dataset>/``; when ``out_dir`` then holds all three
+    ensembles and the profile's ``context`` is on, the patient context model is fitted on their out-of-fold
+    predictions (``out_dir/context.json``, :mod:`ra2.scoring.context`).
+
+    Returns:
+        data set -> its ``ensemble.json`` content, plus ``"seconds"`` (and ``"context"``: the context
+        model's cross-fitted report).
+    """
+    prof, out_dir = profile, Path(out_dir)
+    t0 = time.time()
+    datasets = tuple(crop_sets)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "profile.json").write_text(json.dumps(
         {"profile": prof.name, "n_folds": prof.n_folds, "margin": prof.margin, "seed": seed,
@@ -481,7 +468,7 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
          "training": {d: prof.training[d].to_dict() for d in datasets}}, indent=2, sort_keys=True) + "\n")
     result: dict = {}
     for d in datasets:
-        result[d] = train_ensemble(sets[d], prof, out_dir / d, seed=seed, progress=progress)
+        result[d] = train_ensemble(crop_sets[d], prof, out_dir / d, seed=seed, progress=progress)
     if prof.context and all((out_dir / d / "oof_predictions.npz").is_file() for d in contract.DATASETS):
         from ra2.scoring.context import train_context
 
@@ -490,5 +477,5 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
     return result
 
 
-__all__ = ["train_member", "train_ensemble", "train_regressors", "save_member", "make_model",
-           "predict_images", "apply_threshold", "MEMBER_FILES"]
+__all__ = ["train_member", "train_ensemble", "train_regressors", "train_regressors_on_crops", "save_member",
+           "make_model", "MEMBER_FILES"]

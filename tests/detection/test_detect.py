@@ -1,14 +1,19 @@
-"""detect_film's coordinate mapping, with fake detectors that return known boxes in their own frame."""
+"""ra2.detection.detect: detect_film's coordinate mapping, with fake detectors that return known boxes in their
+own frame; the scoring of detectors against ground truth (score_detector_images, evaluate_detection)."""
 
 import math
 
 import numpy as np
 import pytest
 
+from conftest import PHANTOM
 from ra2 import contract
 from ra2.detection.assign import Layout
-from ra2.detection.detect import SOURCE_DEFAULT, Detector, JointDetector, box_iou
+from ra2.detection.detect import (SOURCE_DEFAULT, Detector, FilmDetection, JointDetector, box_iou,
+                                  evaluate_detection)
 from ra2.detection.frame import Frame
+from ra2.phantom import read_annotations
+from ra2.phantom.dataset import GOLD_ANNOTATIONS_FILE
 
 H, W = 300, 200  # film size
 SIDE = 64  # every fake detector's input side
@@ -185,3 +190,42 @@ def test_score_detector_images_counts_sites_at_iou_half():
     assert score["mean_iou"] == pytest.approx(np.mean(ious))
     assert score["worst_class"] == "mtp__1" and score["per_class"]["mtp__1"] == 0.0
     assert score["sources"] == {"detected": 12}
+
+
+class ShiftingOracle:
+    """The ground truth of each film, with the boxes of ``shifted`` sites moved right by their own width
+    (IoU 0 with the truth)."""
+
+    def __init__(self, films, shifted):
+        self.truth = {(a.height, a.width, a.limb): a for a in films}
+        self.shifted = set(shifted)
+
+    def detect_film(self, film, limb):
+        ann = self.truth[(film.shape[0], film.shape[1], limb)]
+        out = FilmDetection(limb=limb, carpus_box=ann.carpus_box)
+        for o in ann.objects:
+            if o.site_id is None:
+                continue
+            y1, x1, y2, x2 = o.box
+            if o.site_id in self.shifted:
+                x1, x2 = x2, x2 + (x2 - x1)
+            out.boxes[o.site_id] = (y1, x1, y2, x2)
+            out.sources[o.site_id] = "detected"
+        return out
+
+
+def test_evaluate_detection_counts_hits_and_names_the_worst_site(phantom):
+    films = read_annotations(phantom / GOLD_ANNOTATIONS_FILE)
+    oracle = ShiftingOracle(films, shifted={"LH_pip__3", "RF_mtp__4"})
+    result = evaluate_detection(None, phantom / "test", phantom / GOLD_ANNOTATIONS_FILE, detector=oracle)
+    n = PHANTOM["test_patients"]  # the shifted sites miss on every test patient
+    assert result["films"] == 4 * n
+    hands, feet = result["hands"], result["feet"]
+    assert hands["n_sites"] == 20 * n and hands["hit_rate_iou50"] == pytest.approx(19 / 20)
+    assert hands["worst_site"] == {"site": "LH_pip__3", "hit_rate_iou50": 0.0, "mean_iou": 0.0}
+    assert hands["per_site"]["RH_pip__3"] == 1.0 and hands["mean_iou"] == pytest.approx(19 / 20)
+    assert feet["hit_rate_iou50"] == pytest.approx(11 / 12) and feet["worst_site"]["site"] == "RF_mtp__4"
+    for name in contract.CARPUS_DETECTORS:
+        assert result[name]["hit_rate_iou50"] == 1.0 and result[name]["n_sites"] == 12 * n
+    assert hands["carpus"] == {"n": 2 * n, "hit_rate_iou50": 1.0, "mean_iou": 1.0}
+    assert hands["sources"] == {"detected": 20 * n}

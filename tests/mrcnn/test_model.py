@@ -137,23 +137,49 @@ def test_set_trainable_regexes(trained):
     assert len(everything) == len([l for l in model.keras_model.layers if l.weights]) - 1 + 3  # rpn_model opened
 
 
-def test_detect_on_empty_and_odd_sized_images(inference):
+def _class_logits_bias(model, winner):
+    """Make class ``winner`` win every ROI (0: background, nothing detected); returns the old weights."""
+    dense = model.keras_model.get_layer("mrcnn_class_logits").layer
+    old = dense.get_weights()
+    bias = np.full_like(old[1], -20.0)
+    bias[winner] = 20.0
+    dense.set_weights([np.zeros_like(old[0]), bias])
+    return old
+
+
+def test_detect_on_blank_and_odd_sized_images(inference):
     rng = np.random.default_rng(0)
     images = [np.zeros((64, 64), np.uint8), rng.integers(0, 255, (50, 90, 1), dtype=np.uint8)]
-    results = inference.detect(images)
+    old = _class_logits_bias(inference, 2)  # every proposal is class 2: detections on both images
+    try:
+        results = inference.detect(images)
+    finally:
+        inference.keras_model.get_layer("mrcnn_class_logits").layer.set_weights(old)
     assert len(results) == 2
     for image, r in zip(images, results):
         n = r["rois"].shape[0]
+        assert 0 < n <= TinyConfig.DETECTION_MAX_INSTANCES
         assert r["rois"].dtype == np.int32 and r["rois"].shape == (n, 4)
         assert r["class_ids"].shape == (n,) and r["scores"].shape == (n,)
         assert r["masks"].dtype == bool and r["masks"].shape == image.shape[:2] + (n,)
-        assert n <= TinyConfig.DETECTION_MAX_INSTANCES
-        if n:
-            assert np.all(r["class_ids"] >= 1) and np.all(r["class_ids"] < 4)
-            assert np.all(np.diff(r["scores"]) <= 1e-6)
-            assert np.all(r["rois"][:, :2] >= 0) and np.all(r["rois"][:, 2] <= image.shape[0])
-            assert np.all(r["rois"][:, 3] <= image.shape[1])
-    assert results[1]["rois"].shape[0] > 0  # min confidence 0: an untrained model reports boxes
+        assert np.all(r["class_ids"] == 2) and np.all(r["scores"] > 0.99)
+        assert np.all(np.diff(r["scores"]) <= 1e-6)
+        assert np.all(r["rois"][:, :2] >= 0) and np.all(r["rois"][:, 2] <= image.shape[0])
+        assert np.all(r["rois"][:, 3] <= image.shape[1])
+        assert np.all(r["rois"][:, 2] > r["rois"][:, 0]) and np.all(r["rois"][:, 3] > r["rois"][:, 1])
+
+
+def test_detect_returns_empty_arrays_when_nothing_is_found(inference):
+    images = [np.full((64, 64), 40, np.uint8), np.full((50, 90), 200, np.uint8)]
+    old = _class_logits_bias(inference, 0)  # background wins every ROI
+    try:
+        results = inference.detect(images)
+    finally:
+        inference.keras_model.get_layer("mrcnn_class_logits").layer.set_weights(old)
+    for image, r in zip(images, results):
+        assert r["rois"].shape == (0, 4) and r["rois"].dtype == np.int32
+        assert r["class_ids"].shape == (0,) and r["scores"].shape == (0,)
+        assert r["masks"].shape == image.shape[:2] + (0,) and r["masks"].dtype == bool
 
 
 def test_unmold_detections_maps_back_to_original_pixels(inference):

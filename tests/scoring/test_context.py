@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from csv_factory import context_patients
 from ra2 import Ra2Error, contract
 from ra2.scoring.context import (FEATURES, ContextModel, features, fit_context, load_context, other_kind,
                                  other_side)
@@ -34,29 +35,17 @@ def test_features_by_hand():
     np.testing.assert_allclose(f["LH_pip_E__2"][1], np.zeros(len(FEATURES)))
 
 
-def _patients(n: int, seed: int, context_matters: bool):
-    """Gold scores and noisy raw predictions. With ``context_matters`` the scores share a patient
-    severity that the raw prediction of one joint sees only through noise."""
-    rng = np.random.default_rng(seed)
-    sev = rng.gamma(0.6, 1.0, size=(n, 1)) if context_matters else np.zeros((n, 1))
-    lam = sev + (0.0 if context_matters else 0.4)
-    gold = np.minimum(rng.poisson(lam * np.ones((n, len(COLS)))), MAX).astype(float)
-    noise = rng.normal(0, 0.6, size=gold.shape)
-    raw = np.clip(2 ** (np.log2(gold + 1) + noise) - 1, 0, MAX)
-    return pd.DataFrame(raw, columns=COLS), pd.DataFrame(gold, columns=COLS)
-
-
 def _rmse(pred, gold):
     return float(np.sqrt(np.mean((np.log2(pred + 1) - np.log2(gold + 1)) ** 2)))
 
 
 def test_context_learns_patient_severity_and_generalises():
-    raw, gold = _patients(300, 0, context_matters=True)
+    raw, gold = context_patients(300, 0, context_matters=True)
     model = fit_context(raw, gold)
     for d, rep in model.report["cross_fitted"].items():
         assert rep["corrected_log2_rmse"] < 0.8 * rep["raw_log2_rmse"], d
     # on new patients: better than the raw predictions, with the model's own cut-offs
-    raw_t, gold_t = _patients(200, 1, context_matters=True)
+    raw_t, gold_t = context_patients(200, 1, context_matters=True)
     out = model.apply(raw_t)
     # (a fit on the own prediction alone, a mere shrinkage, reaches only 0.86 of the raw error here)
     assert _rmse(out[COLS].to_numpy(), gold_t.to_numpy()) < 0.8 * _rmse(raw_t.to_numpy(), gold_t.to_numpy())
@@ -64,7 +53,7 @@ def test_context_learns_patient_severity_and_generalises():
 
 
 def test_context_weights_vanish_without_correlation():
-    raw, gold = _patients(400, 2, context_matters=False)
+    raw, gold = context_patients(400, 2, context_matters=False)
     model = fit_context(raw, gold)
     for d, w in model.weights.items():
         # the patient-mean features carry nothing here (means of independent joints): near-zero weights
@@ -73,7 +62,7 @@ def test_context_weights_vanish_without_correlation():
 
 
 def test_missing_predictions_take_the_fill_value_and_thresholds_apply():
-    raw, gold = _patients(60, 3, context_matters=True)
+    raw, gold = context_patients(60, 3, context_matters=True)
     model = fit_context(raw, gold)
     model.thresholds = {d: 0.5 for d in contract.DATASETS}
     holes = raw.copy()
@@ -89,7 +78,7 @@ def test_missing_predictions_take_the_fill_value_and_thresholds_apply():
 
 
 def test_save_load_round_trip_and_bad_files(tmp_path):
-    raw, gold = _patients(40, 4, context_matters=True)
+    raw, gold = context_patients(40, 4, context_matters=True)
     model = fit_context(raw, gold)
     model.save(tmp_path / "context.json")
     again = load_context(tmp_path)
@@ -105,25 +94,3 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
         load_context(tmp_path / "bad")
     with pytest.raises(Ra2Error, match="at least 2"):
         fit_context(raw.iloc[:1], gold.iloc[:1])
-
-
-def test_command_fits_from_saved_out_of_fold_predictions(tmp_path, capsys):
-    from ra2.scoring.context import main
-
-    raw, gold = _patients(20, 5, context_matters=True)
-    pids = np.array([f"P{i:02d}" for i in range(len(raw))])
-    for d in contract.DATASETS:
-        cols = [s.column for s in contract.scores_of_dataset(d)]
-        (tmp_path / d).mkdir()
-        np.savez(tmp_path / d / "oof_predictions.npz", predictions=raw[cols].to_numpy().ravel(),
-                 labels=gold[cols].to_numpy().ravel(), patient_ids=np.repeat(pids, len(cols)),
-                 columns=np.tile(cols, len(pids)), folds=np.zeros(len(pids) * len(cols), int))
-    assert main([str(tmp_path)]) == 0
-    assert "with context" in capsys.readouterr().out
-    direct = fit_context(raw.set_axis(pids), gold.set_axis(pids))
-    saved = load_context(tmp_path)
-    for d in contract.DATASETS:
-        np.testing.assert_allclose(saved.weights[d], direct.weights[d])
-    (tmp_path / "narrowing" / "oof_predictions.npz").unlink()
-    assert main([str(tmp_path)]) == 1
-    assert "narrowing/oof_predictions.npz: no such file" in capsys.readouterr().err

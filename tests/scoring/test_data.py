@@ -1,11 +1,10 @@
-"""Crop data sets from films + boxes, caching, standardisation, augmentation seeding."""
+"""ra2.scoring.data: crop data sets from films + boxes, caching, standardisation."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ra2 import Ra2Error, contract
-from ra2.scoring.augment import AugmentConfig, Augmenter, tta_views
 from ra2.scoring.data import CropSet, crop_sets_from_films, standardize
 
 
@@ -62,23 +61,3 @@ def test_standardize_samplewise():
     np.testing.assert_allclose(z[0].mean(), 0, atol=1e-6)
     np.testing.assert_allclose(z[0].std(), 1, atol=1e-5)
     np.testing.assert_array_equal(z[1], 0)  # flat image: zeros, no division by zero
-
-
-def test_augmenter_seeded_and_effective():
-    x = np.random.default_rng(0).random((4, 32, 32)).astype(np.float32)
-    aug = Augmenter(AugmentConfig())
-    a, b, c = aug(x, seed=5), aug(x, seed=5), aug(x, seed=6)
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, c) and not np.array_equal(a, x)
-    assert a.shape == x.shape and a.dtype == np.float32
-    np.testing.assert_array_equal(Augmenter(AugmentConfig(enabled=False))(x, seed=1), x)
-
-
-def test_tta_views():
-    x = np.random.default_rng(0).random((2, 16, 16)).astype(np.float32)
-    views = tta_views(x)
-    assert len(views) == 4 and all(v.shape == x.shape for v in views)
-    np.testing.assert_array_equal(views[0], x)
-    np.testing.assert_array_equal(views[1], x[:, :, ::-1])
-    with pytest.raises(ValueError):
-        tta_views(x, ("spin",))

@@ -7,9 +7,11 @@ import pytest
 
 from ra2.scoring.data import CropSet, standardize
 from ra2.scoring.ensemble import Ensemble, load_ensembles
-from ra2.scoring.models import RegressorConfig, build_regressor
-from ra2.scoring.profiles import get_profile
-from ra2.scoring.train import MEMBER_FILES, predict_images, train_ensemble
+from ra2.profiles import RegressorConfig
+from ra2.scoring.models import build_regressor
+from ra2.profiles import regressor_profile
+from ra2.scoring.predict import predict_images
+from ra2.scoring.train import MEMBER_FILES, train_ensemble
 from ra2.scoring.thresholds import apply_threshold
 
 
@@ -29,7 +31,7 @@ def synthetic_crops(n=96, size=24, patients=12, seed=0):
 def trained(tmp_path_factory):
     out = tmp_path_factory.mktemp("ens") / "narrowing"
     crops = synthetic_crops()
-    summary = train_ensemble(crops, get_profile("smoke"), out, seed=3, progress=False)
+    summary = train_ensemble(crops, regressor_profile("smoke"), out, seed=3, progress=False)
     return out, crops, summary
 
 
@@ -85,18 +87,18 @@ def test_tta_averages_views(trained):
 
 def test_training_is_deterministic(trained, tmp_path):
     out, crops, summary = trained
-    again = train_ensemble(crops, get_profile("smoke"), tmp_path / "narrowing", seed=3, progress=False)
+    again = train_ensemble(crops, regressor_profile("smoke"), tmp_path / "narrowing", seed=3, progress=False)
     assert again["oof"] == summary["oof"]
     x = crops.images[:8]
     np.testing.assert_array_equal(Ensemble(tmp_path / "narrowing").predict_raw(x), Ensemble(out).predict_raw(x))
 
 
 def test_predict_images_empty():
-    model = build_regressor(get_profile("smoke").networks["narrowing"])
+    model = build_regressor(regressor_profile("smoke").networks["narrowing"])
     assert predict_images(model, np.zeros((0, 24, 24), np.float32)).shape == (0,)
 
 
-def test_predict_joints_places_predictions_and_sums(trained):
+def test_predict_joints_places_predictions_and_leaves_the_rest_unpredicted(trained):
     from ra2 import contract
     from ra2.scoring.ensemble import predict_joints
 
@@ -105,14 +107,14 @@ def test_predict_joints_places_predictions_and_sums(trained):
     sub = crops.subset(np.arange(3))
     sub = CropSet("narrowing", sub.images, sub.labels, np.array(["A", "A", "B"]),
                   np.array(["LH_pip_J__2", "LH_pip_J__3", "RF_mtp_J__1"]))
-    frame = predict_joints({"narrowing": ens}, {"narrowing": sub}, ["B", "A"], fill=0.0)
+    frame = predict_joints({"narrowing": ens}, {"narrowing": sub}, ["B", "A"])
     pred = ens.predict(sub.images)
-    assert tuple(frame.columns) == contract.COLUMNS
+    assert tuple(frame.columns) == (contract.PATIENT_COLUMN,) + contract.JOINT_COLUMNS  # no Overall_* yet
+    assert frame[contract.PATIENT_COLUMN].tolist() == ["B", "A"]
     assert frame.loc[1, "LH_pip_J__2"] == pytest.approx(pred[0])
     assert frame.loc[1, "LH_pip_J__3"] == pytest.approx(pred[1])
     assert frame.loc[0, "RF_mtp_J__1"] == pytest.approx(pred[2])
-    assert frame.loc[1, contract.OVERALL_NARROWING] == pytest.approx(pred[0] + pred[1])
-    assert frame.loc[0, contract.OVERALL_EROSION] == 0.0
+    assert frame[list(contract.JOINT_COLUMNS)].notna().to_numpy().sum() == 3  # the caller fills the rest
 
 
 def test_predict_joints_with_context_corrects_raw_predictions(trained):
@@ -135,4 +137,5 @@ def test_predict_joints_with_context_corrects_raw_predictions(trained):
     assert frame.loc[0, "LH_pip_J__2"] == pytest.approx(both)
     assert frame.loc[0, "RH_pip_J__2"] == pytest.approx(both)
     assert frame.loc[0, "LH_pip_J__3"] == 0.0  # no crop: the fill value 0, corrected to 0
-    assert frame.loc[0, contract.OVERALL_NARROWING] == pytest.approx(2 * both)
+    narrowing = frame.loc[0, list(contract.NARROWING_COLUMNS)].to_numpy(dtype=float)
+    assert narrowing.sum() == pytest.approx(2 * both)  # every other narrowing joint: fill 0, corrected to 0

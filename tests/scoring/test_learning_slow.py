@@ -5,7 +5,7 @@ import pytest
 
 from ra2.scoring.data import CropSet
 from ra2.scoring.metrics import log2_rmse
-from ra2.scoring.profiles import get_profile
+from ra2.profiles import regressor_profile
 from ra2.scoring.train import train_member
 
 
@@ -30,7 +30,7 @@ def test_cpu_profile_learns_a_dark_spot_growing_with_the_score():
     crops = CropSet("narrowing", images, labels, np.array([f"P{p:02d}" for p in patient]),
                     np.array(["LH_pip_J__2"] * n))
     train, val = np.flatnonzero(patient >= 8), np.flatnonzero(patient < 8)
-    prof = get_profile("cpu")
+    prof = regressor_profile("cpu")
     _, meta, pred = train_member(prof.networks["narrowing"], prof.training["narrowing"], crops.subset(train),
                                  crops.subset(val), seed=0, progress=False)
     baseline = log2_rmse(np.full(len(val), labels[train].mean()), labels[val])

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from ra2 import Ra2Error
-from ra2.scoring.models import (RegressorConfig, build_regressor, count_parameters, densenet88_config,
-                                thesis_v2_config)
+from ra2.profiles import RegressorConfig, densenet88_config, thesis_v2_config
+from ra2.scoring.models import build_regressor, count_parameters
 
 
 def _tiny(builder, dataset="hand_erosion"):
@@ -113,7 +113,7 @@ def test_cosine_learning_rate_schedule():
     import math
 
     from ra2 import Ra2Error
-    from ra2.scoring.profiles import TrainConfig
+    from ra2.profiles import TrainConfig
     from ra2.scoring.train import learning_rate
 
     assert learning_rate(TrainConfig(learning_rate=3e-3)) == 3e-3
@@ -142,7 +142,8 @@ def test_best_constant_minimises_each_loss():
 
 
 def test_output_prior_sets_the_constant_prediction():
-    from ra2.scoring.models import RegressorConfig, build_regressor
+    from ra2.profiles import RegressorConfig
+    from ra2.scoring.models import build_regressor
     from ra2.scoring.train import set_output_prior
 
     cfg = RegressorConfig(dataset="hand_erosion", input_size=24, growth_rate=4, blocks=(1,), stem_filters=4)

@@ -7,7 +7,8 @@ ensembles were trained on (with and without the test-time views), re-makes those
 ``ensemble.json`` and ``oof_predictions.npz``, and refits ``context.json`` when all three ensembles are
 there. Use it for ensembles trained before a choice existed, or to try another ``--tta`` mode:
 
-    python -m ra2.scoring.refit ENSEMBLES_DIR --train TRAIN_DIR [--tta auto|on|off]
+    python bench/refit_ensembles.py ENSEMBLES_DIR --train TRAIN_DIR [--tta auto|on|off]
+    python bench/refit_ensembles.py ENSEMBLES_DIR --context-only [--ridge 1.0]   # the context model alone
 
 The crops are cut again (or read from the cache) with each ensemble's crop size and margin; they must come
 out in the order the ensemble saved (same patients, columns and scores), else the folder is refused.
@@ -17,15 +18,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from experiment_cli import run_main
+
 from ra2 import Ra2Error, contract
 from ra2.scoring.data import CropSet, build_crop_sets
 from ra2.scoring.ensemble import Ensemble, load_ensembles
-from ra2.scoring.train import TTA_MODES, finish_ensemble, predict_images, predict_views, training_csv
+from ra2.scoring.predict import predict_images, predict_views
+from ra2.scoring.train import TTA_MODES, finish_ensemble, training_csv
 
 _CHOICES = ("threshold", "tta", "tta_choice", "oof", "threshold_curve")  # what finish_ensemble rewrites
 
@@ -98,21 +101,31 @@ def refit(ensembles_dir: str | Path, train_dir: str | Path, tta_mode: str = "aut
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ra2.scoring.refit",
+    parser = argparse.ArgumentParser(prog="python bench/refit_ensembles.py",
                                      description="Re-choose test-time augmentation and the zero cut-off of "
                                                  "trained ensembles from re-predicted out-of-fold crops; "
                                                  "refits the patient context model.")
     parser.add_argument("ensembles", help="folder with <dataset>/ensemble.json ensembles")
-    parser.add_argument("--train", required=True, help="the training folder they were trained on")
+    parser.add_argument("--train", help="the training folder they were trained on (not with --context-only)")
     parser.add_argument("--tta", default="auto", choices=TTA_MODES)
     parser.add_argument("--annotations", help="site boxes (default TRAIN/annotations.json)")
     parser.add_argument("--crops", help="crop cache folder (default ENSEMBLES/crops)")
+    parser.add_argument("--context-only", action="store_true",
+                        help="only refit the context model on the saved out-of-fold predictions")
+    parser.add_argument("--ridge", type=float, default=1.0, help="the context model's ridge penalty")
     args = parser.parse_args(argv)
-    try:
-        result = refit(args.ensembles, args.train, args.tta, args.annotations, args.crops)
-    except Ra2Error as exc:
-        print(f"ra2: error: {exc}", file=sys.stderr)
-        return 1
+    if args.context_only:
+        from ra2.scoring.context import CONTEXT_FILE, train_context
+
+        model = train_context(args.ensembles, ridge=args.ridge)
+        for d, rep in model.report["cross_fitted"].items():
+            print(f"{d:14s} log2 RMSE {rep['raw_log2_rmse']:.4f} -> {rep['corrected_log2_rmse']:.4f} with "
+                  f"context (cross-fitted, {rep['n_joints']} joints; cut-off {model.thresholds[d]:.2f})")
+        print(f"written {Path(args.ensembles) / CONTEXT_FILE}")
+        return 0
+    if not args.train:
+        parser.error("--train is required (unless --context-only)")
+    result = refit(args.ensembles, args.train, args.tta, args.annotations, args.crops)
     for d, spec in result.items():
         if d == "context":
             continue
@@ -126,4 +139,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

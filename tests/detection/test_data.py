@@ -9,15 +9,16 @@ from ra2.detection.data import DetectorDataset, build_detector_datasets
 from ra2.detection.specs import detector_config, get_spec
 from ra2.io import read_film
 from ra2.mrcnn.utils import extract_bboxes
-from ra2.phantom import generate_dataset, read_annotations
+from ra2.phantom import read_annotations
 
 
 @pytest.fixture(scope="module")
-def phantom(tmp_path_factory):
-    root = tmp_path_factory.mktemp("phantom")
-    generate_dataset(root, train_patients=1, test_patients=0, seed=5, size_scale=0.15, workers=1)
-    films = {f.limb: f for f in read_annotations(root / "train")}
-    return root / "train", films
+def films(phantom):
+    """The training folder and its first patient's film annotations by limb."""
+    first = {}
+    for f in read_annotations(phantom / "train"):
+        first.setdefault(f.limb, f)
+    return phantom / "train", first
 
 
 def _single(detector, film_ann, folder):
@@ -34,8 +35,8 @@ def _resized(region, shape):
 
 
 @pytest.mark.parametrize("limb", ["LH", "RH"])
-def test_hand_image_is_the_shrunk_film_mirrored_for_right_limbs(phantom, limb):
-    folder, films = phantom
+def test_hand_image_is_the_shrunk_film_mirrored_for_right_limbs(films, limb):
+    folder, films = films
     ann = films[limb]
     ds = _single("hands", ann, folder)
     image = ds.load_image(0)
@@ -50,8 +51,8 @@ def test_hand_image_is_the_shrunk_film_mirrored_for_right_limbs(phantom, limb):
 
 
 @pytest.mark.parametrize("limb", ["LF", "RF", "RH"])
-def test_masks_and_class_ids_follow_the_mirrored_boxes(phantom, limb):
-    folder, films = phantom
+def test_masks_and_class_ids_follow_the_mirrored_boxes(films, limb):
+    folder, films = films
     ann = films[limb]
     detector = "feet" if limb in contract.FOOT_LIMBS else "hands"
     ds = _single(detector, ann, folder)
@@ -73,8 +74,8 @@ def test_masks_and_class_ids_follow_the_mirrored_boxes(phantom, limb):
 
 @pytest.mark.parametrize("limb", ["LH", "RH"])
 @pytest.mark.parametrize("detector", contract.CARPUS_DETECTORS)
-def test_wrist_items_live_in_the_carpus_crop(phantom, limb, detector):
-    folder, films = phantom
+def test_wrist_items_live_in_the_carpus_crop(films, limb, detector):
+    folder, films = films
     ann = films[limb]
     ds = _single(detector, ann, folder)
     cy1, cx1, cy2, cx2 = ann.carpus_box
@@ -95,8 +96,8 @@ def test_wrist_items_live_in_the_carpus_crop(phantom, limb, detector):
     assert np.array_equal(info["pixels"], _resized(crop, info["pixels"].shape))
 
 
-def test_build_detector_datasets_routes_films_to_detectors(phantom):
-    folder, films = phantom
+def test_build_detector_datasets_routes_films_to_detectors(films):
+    folder, films = films
     sets = build_detector_datasets(folder, films.values(), "smoke")
     assert set(sets) == set(contract.DETECTORS)
     assert sorted(i["limb"] for i in sets["feet"].image_info) == ["LF", "RF"]

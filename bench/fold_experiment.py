@@ -1,6 +1,6 @@
 """Try a training recipe on one validation fold of the training patients (model selection, not evaluation).
 
-    python -m ra2.scoring.fold_experiment --data PHANTOM --dataset hand_erosion [--fold 0] [--size 96]
+    python bench/fold_experiment.py --data PHANTOM --dataset hand_erosion [--fold 0] [--size 96]
         [--epochs 10] [--steps 30] [--lr 1e-3] [--schedule cosine] [--sampling none] [--loss mae]
         [--net '{"stem_strides": 1}'] [--train '{"oversample": 4, "oversample_unbiased": true}']
 
@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from experiment_cli import run_main
 
 from ra2 import Ra2Error, contract
+from ra2.profiles import PROFILES
 
 
 def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0, size: int | None = None,
@@ -42,12 +43,12 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     from ra2.scoring.data import build_crop_sets
     from ra2.scoring.folds import fold_indices, patient_folds
     from ra2.scoring.metrics import log2_rmse
-    from ra2.scoring.profiles import get_profile
+    from ra2.profiles import regressor_profile
     from ra2.scoring.thresholds import search_threshold
     from ra2.scoring.train import train_member
 
     data_dir = Path(data_dir)
-    prof = get_profile(profile, sampling, epochs, patience)
+    prof = regressor_profile(profile, sampling, epochs, patience)
     net = prof.networks[dataset]
     if size is not None:
         net = dataclasses.replace(net, input_size=size)
@@ -102,11 +103,10 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ra2.scoring.fold_experiment",
-                                     description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python bench/fold_experiment.py", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="phantom folder (train/ is used, test/ never)")
     parser.add_argument("--dataset", required=True, choices=contract.DATASETS)
-    parser.add_argument("--profile", default="cpu", choices=("smoke", "cpu", "full"))
+    parser.add_argument("--profile", default="cpu", choices=PROFILES)
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--size", type=int, help="crop side in pixels")
     parser.add_argument("--epochs", type=int)
@@ -124,13 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", help="JSON-lines file the result is appended to")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        result = run(args.data, args.dataset, args.profile, args.fold, args.size, args.epochs, args.steps,
-                     args.lr, args.schedule, args.sampling, args.loss, args.seed, progress=args.progress,
-                     net_changes=args.net, patience=args.patience, train_changes=args.train_changes)
-    except Ra2Error as exc:
-        print(f"ra2: error: {exc}", file=sys.stderr)
-        return 1
+    result = run(args.data, args.dataset, args.profile, args.fold, args.size, args.epochs, args.steps,
+                 args.lr, args.schedule, args.sampling, args.loss, args.seed, progress=args.progress,
+                 net_changes=args.net, patience=args.patience, train_changes=args.train_changes)
     log = Path(args.log) if args.log else Path(args.data).parent / "fold_experiments.jsonl"
     with log.open("a") as f:
         f.write(json.dumps(result, sort_keys=True) + "\n")
@@ -139,4 +135,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

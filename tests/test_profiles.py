@@ -1,0 +1,67 @@
+"""ra2.profiles: the profile names and each stage's settings."""
+
+import pytest
+
+from ra2 import Ra2Error
+
+
+def test_profiles_and_overrides():
+    from ra2.profiles import regressor_profile
+
+    full = regressor_profile("full")
+    assert full.n_folds == 5
+    assert full.sizes() == {"foot_erosion": 128, "hand_erosion": 128, "narrowing": 64}
+    assert {d: t.loss for d, t in full.training.items()} == {"foot_erosion": "mae", "hand_erosion": "mae",
+                                                            "narrowing": "logcosh"}
+    assert all(t.learning_rate == 1e-4 and t.sampling == "balanced" for t in full.training.values())
+    assert full.networks["narrowing"].architecture == "densenet88"
+    cpu = regressor_profile("cpu", sampling="weights", epochs=3, patience=1)
+    assert all(t.sampling == "weights" and t.epochs == 3 and t.patience == 1 for t in cpu.training.values())
+    assert regressor_profile("cpu").training["narrowing"].epochs == 40  # overrides never leak into the recipe
+    with pytest.raises(Ra2Error):
+        regressor_profile("huge")
+    with pytest.raises(Ra2Error):
+        regressor_profile("cpu", sampling="random")
+
+
+def test_every_stage_table_covers_exactly_the_profile_names():
+    from ra2 import profiles
+
+    assert profiles.PROFILES == ("smoke", "demo", "cpu", "full")
+    for table in (profiles.DESCRIPTIONS, profiles.DETECTOR_INPUT_SIDES, profiles.DETECTOR_RECIPES,
+                  profiles.DETECTOR_NETWORKS, profiles._REGRESSOR_PROFILES):
+        assert tuple(table) == profiles.PROFILES
+    assert set(profiles.DEFAULTS.values()) <= set(profiles.PROFILES)
+    for name in profiles.PROFILES:
+        assert profiles.regressor_profile(name).name == name
+        side, recipe, network = profiles.detector_settings(name, "film")
+        assert side % 64 == 0 and recipe.steps >= 1 and "BACKBONE" in network
+    # the demo trains its regressors briefly but uses the cpu detectors (the shipped ones)
+    assert profiles.detector_settings("demo", "carpus") == profiles.detector_settings("cpu", "carpus")
+    assert profiles.regressor_profile("demo").n_folds == 3
+
+
+def test_unknown_profile_is_one_clear_error_and_help_names_the_default():
+    from ra2.cli import main
+    from ra2.profiles import check_profile, help_text
+
+    with pytest.raises(Ra2Error, match="unknown profile 'gpu'; expected one of smoke, demo, cpu, full"):
+        check_profile("gpu")
+    assert help_text("train").endswith("(default: cpu)") and "demo:" in help_text("demo")
+    with pytest.raises(SystemExit):
+        main(["train", "--train", "x", "--models", "y", "--profile", "gpu"])
+
+
+def test_detector_config_follows_the_profile_tables():
+    from ra2.detection.specs import detector_config
+    from ra2.profiles import ANCHOR_FRACTIONS, DETECTOR_INPUT_SIDES
+
+    for profile in ("smoke", "cpu", "full"):
+        hands = detector_config("hands", profile)
+        wrist = detector_config("wrist_erosion", profile)
+        assert hands.IMAGE_MAX_DIM == DETECTOR_INPUT_SIDES[profile]["film"]
+        assert wrist.IMAGE_MAX_DIM == DETECTOR_INPUT_SIDES[profile]["carpus"]
+        side = hands.IMAGE_MAX_DIM
+        assert tuple(hands.RPN_ANCHOR_SCALES) == tuple(max(2, round(side * f)) for f in ANCHOR_FRACTIONS["film"])
+        assert hands.NORM == "group" and hands.NUM_CLASSES == 12 and wrist.NUM_CLASSES == 7
+    assert detector_config("hands", "cpu", NORM="batch").NORM == "batch"  # experiments override
