@@ -162,6 +162,7 @@ class Trainer:
 
         prof = regressor_profile(self.profile)
         detector = JointDetector.load(models_dir / DETECTORS_DIR)
+        log.info("detecting the joints of %d training patients' films and cutting their crops", len(train_df))
         record = DetectionRecord()
         films = detected_films(detector, train_dir, train_df[contract.PATIENT_COLUMN], record,
                                "detecting joints on training films" if self.progress else None)
@@ -172,6 +173,8 @@ class Trainer:
         _write_json(models_dir / TRAINING_BOXES, record.to_dict())
         t_detect = time.time() - t0 - t_det
 
+        log.info("training the regressor ensembles (profile %s: %d folds) on %s crops", prof.name, prof.n_folds,
+                 ", ".join(f"{len(c)} {d}" for d, c in crop_sets.items()))
         reg = train_regressors_on_crops(crop_sets, models_dir / REGRESSORS_DIR, prof, progress=self.progress,
                                         seed=self.seed)
         summary = {

@@ -88,6 +88,8 @@ def configure_logging(level: int = logging.INFO) -> None:
         handler._ra2 = True
         root.addHandler(handler)
     root.setLevel(level)
+    # TensorFlow's Python-side warnings (tf.function retracing notices, deprecations) are for its developers
+    logging.getLogger("tensorflow").setLevel(max(level, logging.ERROR))
 
 
 def start_run(command: str, arguments: dict, out_dir: str | Path | None = None, config: dict | None = None,

@@ -38,7 +38,7 @@ def test_every_stage_table_covers_exactly_the_profile_names():
         assert side % 64 == 0 and recipe.steps >= 1 and "BACKBONE" in network
     # the demo trains its regressors briefly but uses the cpu detectors (the shipped ones)
     assert profiles.detector_settings("demo", "carpus") == profiles.detector_settings("cpu", "carpus")
-    assert profiles.regressor_profile("demo").n_folds == 3
+    assert profiles.regressor_profile("demo").n_folds == 2
 
 
 def test_unknown_profile_is_one_clear_error_and_help_names_the_default():

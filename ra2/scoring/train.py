@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,8 @@ from ra2.scoring.sampling import balanced_indices, class_weights, oversample_wei
 from ra2.scoring.thresholds import search_threshold
 
 MEMBER_FILES = ("config.json", "model.weights.h5", "metadata.json")
+
+log = logging.getLogger("ra2.scoring")
 
 
 def _has_gpu() -> bool:
@@ -361,6 +364,7 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
     model = None
     for k in range(profile.n_folds):
         tr, va = fold_indices(folds, k)
+        t0 = time.time()
         model, meta, pred = train_member(net, train, crops.subset(tr), crops.subset(va), seed=seed + 101 * k,
                                          progress=progress, desc=f"{dataset} fold {k + 1}/{profile.n_folds}",
                                          model=model)
@@ -372,6 +376,9 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
         if oof_views is not None:
             oof_views[va] = predict_views(model, crops.images[va])
         members.append(f"member_{k}")
+        log.info("%s member %d/%d: %d training crops, %d epochs, validation log2 RMSE %.4f (best epoch %d), %.0f s",
+                 dataset, k + 1, profile.n_folds, len(tr), meta["epochs_run"], meta["validation"]["log2_rmse"],
+                 meta["best_epoch"], time.time() - t0)
     summary = {"dataset": dataset, "members": members, "input_size": net.input_size, "margin": profile.margin,
                "profile": profile.name, "seed": seed}
     return finish_ensemble(summary, out_dir, crops, folds, oof, oof_views, profile.tta, net.max_score)
