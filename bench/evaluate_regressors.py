@@ -41,7 +41,7 @@ GROUP_COLUMNS = {"narrowing": contract.NARROWING_COLUMNS, "erosion": contract.ER
 
 def gold_boxes(annotations_path: Path) -> dict:
     """``{(patient_id, limb): {site id: box}}`` of the annotated films (original-film pixels)."""
-    from ra2.phantom import read_annotations
+    from ra2.annotations import read_annotations
 
     return {(a.patient_id, a.limb): {o.site_id: tuple(o.box) for o in a.objects if o.site_id is not None}
             for a in read_annotations(annotations_path)}

@@ -11,7 +11,7 @@ from ra2 import contract, io
 from ra2.cli import main
 from ra2.detection.detect import FilmDetection
 from conftest import PHANTOM, film_removed
-from ra2.phantom import read_annotations
+from ra2.annotations import read_annotations
 from ra2.pipeline import Predictor, shipped_detectors
 
 FAKE_SCORE = {"foot_erosion": 1.5, "hand_erosion": 2.0, "narrowing": 0.5}

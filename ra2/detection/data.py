@@ -72,7 +72,7 @@ class DetectorDataset(Dataset):
 
     def load_mask(self, image_id: int):
         """Instance masks ``[h, w, N]`` bool (polygons rasterised) and class ids ``[N]`` int32."""
-        from ra2.phantom.annotations import polygon_to_mask
+        from ra2.annotations import polygon_to_mask
 
         info = self.image_info[image_id]
         shape = info["pixels"].shape
@@ -100,7 +100,8 @@ def build_detector_datasets(films_dir: str | Path, films: Iterable, profile: str
 
     Args:
         films_dir: folder holding the films named by ``FilmAnnotation.file_name``.
-        films: :class:`ra2.phantom.annotations.FilmAnnotation` objects (ground truth).
+        films: :class:`ra2.annotations.FilmAnnotation` objects (the phantom's ground truth or imported
+            annotations).
         profile: detector profile (input sizes).
         reader: ``path -> [H, W] float32`` (default :func:`ra2.io.read_film`).
     """

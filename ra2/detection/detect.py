@@ -220,7 +220,7 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     (the carpus box's hit rate and mean IoU). Plus ``films`` and ``films_with_default_layout``.
     """
     from ra2.io import read_film
-    from ra2.phantom.annotations import read_annotations
+    from ra2.annotations import read_annotations
 
     data_dir = Path(data_dir)
     films = read_annotations(Path(annotations) if annotations else data_dir)

@@ -202,7 +202,7 @@ def detectors_complete(models_dir: str | Path) -> bool:
 
 def _annotated_films(folder: Path, annotations) -> list:
     """FilmAnnotations from a file/folder path (default ``folder/annotations.json``) or a list of them."""
-    from ra2.phantom.annotations import read_annotations
+    from ra2.annotations import read_annotations
 
     if annotations is None or isinstance(annotations, (str, Path)):
         return read_annotations(Path(annotations) if annotations is not None else folder)

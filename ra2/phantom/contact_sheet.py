@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ra2 import Ra2Error, contract
-from ra2.phantom.annotations import ANNOTATIONS_FILE, FilmAnnotation, read_annotations
+from ra2.annotations import ANNOTATIONS_FILE, FilmAnnotation, read_annotations
 
 DETECTOR_COLOURS = {"hands": (255, 80, 60), "feet": (255, 160, 0), "wrist_erosion": (60, 200, 255),
                     "wrist_narrowing": (120, 255, 120)}

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from ra2 import Ra2Error, contract
-from ra2.phantom.annotations import ANNOTATIONS_FILE, FilmAnnotation, write_annotations
+from ra2.annotations import ANNOTATIONS_FILE, FilmAnnotation, write_annotations
 from ra2.phantom.labels import sample_patient_scores
 from ra2.phantom.render import render_film
 

@@ -15,7 +15,7 @@ from ra2 import contract
 from ra2.phantom import damage, raster
 from ra2.phantom.acquisition import Acquisition, sample_acquisition
 from ra2.phantom.anatomy import LongBone, Skeleton, build_foot, build_hand
-from ra2.phantom.annotations import FilmAnnotation, ObjectAnnotation
+from ra2.annotations import FilmAnnotation, ObjectAnnotation
 
 MAX_CANVAS = 1100  # working-canvas long side (px); larger films are rendered here and resized
 JOINT_BOX_HALF = 1.7  # joint box half-side, in units of the joint's bone half-width

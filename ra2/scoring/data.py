@@ -127,7 +127,7 @@ def read_labels(csv_path: str | Path) -> pd.DataFrame:
 
 def _film_boxes(annotations_path: Path) -> list[tuple[str, str, str, dict[str, tuple]]]:
     """``(patient_id, limb, file_name, {site_id: box})`` of every annotated film."""
-    from ra2.phantom import read_annotations
+    from ra2.annotations import read_annotations
 
     out = []
     for film in read_annotations(annotations_path):

@@ -9,7 +9,7 @@ from ra2.detection.data import DetectorDataset, build_detector_datasets
 from ra2.detection.specs import detector_config, get_spec
 from ra2.io import read_film
 from ra2.mrcnn.utils import extract_bboxes
-from ra2.phantom import read_annotations
+from ra2.annotations import read_annotations
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from ra2.detection.assign import Layout
 from ra2.detection.detect import (SOURCE_DEFAULT, Detector, FilmDetection, JointDetector, box_iou,
                                   evaluate_detection)
 from ra2.detection.frame import Frame
-from ra2.phantom import read_annotations
+from ra2.annotations import read_annotations
 from ra2.phantom.dataset import GOLD_ANNOTATIONS_FILE
 
 H, W = 300, 200  # film size

@@ -1,15 +1,25 @@
-"""Ground-truth detector annotations of phantom films, stored as COCO-style JSON.
+"""The pipeline's joint annotation format: one record per film, one object per detector class, as JSON.
+
+The phantom writes its ground truth in this format (``annotations.json``), ``ra2 annotations import``
+converts COCO, labelme and VIA files into it (:mod:`ra2.annotation_import`), and the detectors
+(:mod:`ra2.detection`) and the scoring stage (:mod:`ra2.scoring.data`) read it.
 
 Coordinates: every box is ``(y1, x1, y2, x2)`` and every polygon ``[K, (y, x)]`` float32, in pixels of
 the original (unmirrored) film, or, for the ``*_in_carpus`` fields, of the carpus crop
-``film[y1:y2, x1:x2]`` cut with the film's integer ``carpus_box``. In the JSON file the COCO fields
-``bbox`` (``[x, y, w, h]``) and ``segmentation`` (``[[x0, y0, x1, y1, ...]]``) are written as COCO expects;
-the ra2 fields ``box_yxyx`` / ``box_in_carpus`` / ``polygon_in_carpus`` keep the (y, x) order.
+``film[y1:y2, x1:x2]`` cut with the film's integer ``carpus_box``. Sites are named by catalogue id
+(:data:`ra2.contract.SITE_BY_ID`, e.g. ``LH_pip__2``); the hands detector's ``carpus`` region has no site
+id. In the JSON file the COCO fields ``bbox`` (``[x, y, w, h]``) and ``segmentation``
+(``[[x0, y0, x1, y1, ...]]``) are written as COCO expects; the ra2 fields ``box_yxyx`` /
+``box_in_carpus`` / ``polygon_in_carpus`` keep the (y, x) order. Values are rounded to 0.01 px.
+
+A film may carry any subset of its limb's objects (a partial annotation): the detectors train on the
+films that carry their objects.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +30,8 @@ from ra2 import Ra2Error
 from ra2 import contract
 
 ANNOTATIONS_FILE = "annotations.json"
+FILM_NAME = re.compile(r"^(?P<patient>.+)-(?P<limb>LH|RH|LF|RF)$")
+"""Film file stem of the challenge layout, ``{Patient_ID}-{LH|RH|LF|RF}`` (e.g. ``UAB001-LH``)."""
 
 Box = tuple[float, float, float, float]
 
@@ -61,6 +73,22 @@ class FilmAnnotation:
         order = {c: i for i, c in enumerate(contract.DETECTOR_CLASSES[detector])}
         found = [o for o in self.objects if o.detector == detector]
         return sorted(found, key=lambda o: order[o.class_name])
+
+
+def film_identity(file_name: str) -> tuple[str, str]:
+    """``(patient_id, limb)`` of a film named ``{Patient_ID}-{limb}.{ext}``; Ra2Error otherwise."""
+    stem = Path(file_name).stem
+    m = FILM_NAME.match(stem)
+    if m is None:
+        raise Ra2Error(f"{file_name}: film name is not {{Patient_ID}}-{{LH|RH|LF|RF}}.<ext>")
+    return m["patient"], m["limb"]
+
+
+def box_polygon(box: Box) -> np.ndarray:
+    """The rectangle of a box ``(y1, x1, y2, x2)`` as a polygon ``[4, (y, x)]`` float32 (clockwise from
+    the top-left corner): the mask of an object annotated by its box only."""
+    y1, x1, y2, x2 = (float(v) for v in box)
+    return np.array([[y1, x1], [y1, x2], [y2, x2], [y2, x1]], dtype=np.float32)
 
 
 def _categories() -> list[dict]:
