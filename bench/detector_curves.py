@@ -27,6 +27,8 @@ from pathlib import Path
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--train", required=True, help="annotated training films (annotations.json)")
+    parser.add_argument("--annotations", help="their annotations (default TRAIN/annotations.json), e.g. what "
+                        "`ra2 annotations import` wrote")
     parser.add_argument("--val", required=True, help="held-out films")
     parser.add_argument("--val-annotations", help="their ground truth (default VAL/annotations.json)")
     parser.add_argument("--detectors", nargs="+", default=["feet", "hands", "wrist_erosion", "wrist_narrowing"])
@@ -43,7 +45,8 @@ def main(argv=None) -> int:
     recipe, config = json.loads(args.recipe), json.loads(args.config)
     with tempfile.TemporaryDirectory(prefix="ra2-curves-") as tmp:
         out = Path(args.out) if args.out else Path(tmp)
-        result = train_detectors(args.train, out, args.profile, seed=args.seed, detectors=args.detectors,
+        result = train_detectors(args.train, out, args.profile, annotations=args.annotations, seed=args.seed,
+                                 detectors=args.detectors,
                                  val_dir=args.val, val_annotations=args.val_annotations,
                                  recipe_overrides=recipe, config_overrides=config, progress=True)
     doc = {"args": vars(args), "seconds": result["seconds"],

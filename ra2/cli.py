@@ -126,8 +126,13 @@ def _cmd_train_detectors(args: argparse.Namespace) -> int:
     result = train_detectors(Path(args.data), Path(args.out), args.profile,
                              annotations=Path(args.annotations) if args.annotations else None, seed=args.seed,
                              progress=not args.no_progress, val_dir=Path(args.val) if args.val else None,
-                             val_annotations=Path(args.val_annotations) if args.val_annotations else None)
+                             val_annotations=Path(args.val_annotations) if args.val_annotations else None,
+                             detectors=args.detectors)
     for name in contract.DETECTORS:
+        if name not in result:
+            if name in result["skipped"]:
+                print(f"{name:16s} not trained: no annotated film carries its objects")
+            continue
         meta = result[name]
         curve = meta.get("learning_curve") or []
         last = f", held-out recall@IoU0.5 {curve[-1]['recall_iou50']:.3f}" if curve else ""
@@ -135,6 +140,46 @@ def _cmd_train_detectors(args: argparse.Namespace) -> int:
               f"{meta['train_seconds']:.0f} s{last}")
     print(f"detectors written to {args.out} in {result['seconds']:.0f} s; check them with "
           f"`ra2 eval-detectors --models {args.out} --data DIR --annotations FILE`")
+    return 0
+
+
+def _cmd_annotations_import(args: argparse.Namespace) -> int:
+    from ra2.annotation_import import import_annotations
+    from ra2.annotations import write_annotations
+
+    result = import_annotations(args.format, Path(args.src), Path(args.films), mapping=args.mapping,
+                                skip_bad=args.skip_bad)
+    for message in result.skipped:
+        print(f"ra2: warning: skipped: {message}", file=sys.stderr)
+    if not result.films:
+        raise Ra2Error(f"{args.src}: no annotated film to write")
+    write_annotations(Path(args.out), result.films)
+    limbs = {}
+    for f in result.films:
+        limbs[f.limb] = limbs.get(f.limb, 0) + 1
+    print(f"{args.out}: {len(result.films)} films ({', '.join(f'{k} {v}' for k, v in sorted(limbs.items()))}), "
+          f"{result.n_objects} objects; {len(result.skipped)} bad records skipped, {result.ignored} ignored labels")
+    return 0
+
+
+def _cmd_annotations_export(args: argparse.Namespace) -> int:
+    from ra2.annotation_export import export_annotations
+    from ra2.annotations import read_annotations
+
+    films = read_annotations(Path(args.annotations))
+    paths = export_annotations(films, Path(args.films), Path(args.out), args.format)
+    print(f"{args.out}: {len(films)} films written as {args.format} ({len(paths)} file{'s' * (len(paths) != 1)})")
+    return 0
+
+
+def _cmd_detect(args: argparse.Namespace) -> int:
+    from ra2.detection.preannotate import preannotate_folder
+
+    result = preannotate_folder(Path(args.films), Path(args.out), models_dir=Path(args.models), fmt=args.format,
+                                overlays=args.overlays, progress=not args.no_progress)
+    print(f"{args.out}: pre-annotations of {result['films']} films ({args.format}"
+          f"{', overlays in ' + str(Path(args.out) / 'overlays') if args.overlays else ''}); box sources "
+          f"{result['sources']}; films with the default layout placement: {result['films_with_default_layout']}")
     return 0
 
 
@@ -241,16 +286,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_eval_detectors)
 
     p = sub.add_parser("train-detectors", help="train the four joint detectors on annotated films")
-    p.add_argument("--data", required=True, help="folder of the training films")
+    p.add_argument("--data", "--films", dest="data", required=True, help="folder of the training films")
     p.add_argument("--out", required=True, help="output folder: <detector>/{config.json, model.weights.h5, "
                    "layout.json, metadata.json}")
-    p.add_argument("--annotations", help="joint annotations of the films (default DATA/annotations.json)")
+    p.add_argument("--annotations", help="joint annotations of the films (default DATA/annotations.json; what "
+                   "`ra2 annotations import` wrote, a partial set too)")
+    p.add_argument("--detectors", nargs="+", choices=contract.DETECTORS,
+                   help="detectors to train (default: every detector with objects on some film)")
     p.add_argument("--val", help="held-out annotated films: a learning curve per detector in its metadata")
     p.add_argument("--val-annotations", help="their annotations (default VAL/annotations.json)")
     _profile_argument(p, "train-detectors")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train_detectors)
+
+    p = sub.add_parser("annotations", help="convert annotations: import COCO / labelme / VIA files into ra2's "
+                       "format, export ra2 annotations for labelme")
+    asub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = asub.add_parser("import", help="COCO, labelme or VIA 2.x annotations -> one ra2 annotation file")
+    a.add_argument("--format", required=True, choices=("coco", "labelme", "via"))
+    a.add_argument("--src", required=True, help="COCO or VIA JSON file, or a folder of labelme JSON files")
+    a.add_argument("--films", required=True, help="folder of the films ({Patient_ID}-{LH|RH|LF|RF}.<ext>)")
+    a.add_argument("--out", required=True, help="ra2 annotation file to write (e.g. FILMS/annotations.json)")
+    a.add_argument("--mapping", help="label mapping: a JSON/YAML file {label: site id | class | carpus | null} "
+                   "or a built-in name: default (ra2 + ra2-landmarks), ra2, ra2-landmarks")
+    a.add_argument("--skip-bad", action="store_true", help="skip bad records with a warning instead of stopping")
+    a.set_defaults(func=_cmd_annotations_import)
+    a = asub.add_parser("export", help="a ra2 annotation file -> labelme files (one per film) or one COCO file")
+    a.add_argument("--annotations", required=True, help="ra2 annotation file (e.g. TRAIN/annotations.json)")
+    a.add_argument("--films", required=True, help="folder of the films (labelme imagePath points there)")
+    a.add_argument("--out", required=True, help="output folder")
+    a.add_argument("--format", default="labelme", choices=("labelme", "coco"))
+    a.set_defaults(func=_cmd_annotations_export)
+
+    p = sub.add_parser("detect", help="detect the joints of a folder of films and write pre-annotations for "
+                       "correction in labelme (plus PNG overlays)")
+    p.add_argument("--films", required=True, help="folder of the films ({Patient_ID}-{LH|RH|LF|RF}.<ext>)")
+    p.add_argument("--models", required=True, help="detectors folder (e.g. weights/detectors)")
+    p.add_argument("--out", required=True, help="output folder: <film stem>.json (labelme) or "
+                   "annotations.coco.json, overlays/<film stem>.png")
+    p.add_argument("--format", default="labelme", choices=("labelme", "coco"))
+    p.add_argument("--overlays", action="store_true", help="also draw each film's boxes, labels, scores and "
+                   "sources into OUT/overlays/<film stem>.png")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_detect)
 
     p = sub.add_parser("train-regressors", help="train the three 5-fold regressor ensembles on joint crops")
     p.add_argument("--train", required=True, help="training folder: training.csv + films (+ annotations.json)")
@@ -276,7 +355,8 @@ def entry() -> None:
 # command -> (the argument naming its output folder, or None; whether it loads TensorFlow models)
 RUN_SETUP = {"phantom": ("out", False), "score": (None, False), "validate": (None, False), "run": ("output", True),
              "demo": ("out", True), "train": ("models", True), "predict": ("output", True),
-             "eval-detectors": (None, True), "train-detectors": ("out", True), "train-regressors": ("out", True)}
+             "eval-detectors": (None, True), "train-detectors": ("out", True), "train-regressors": ("out", True),
+             "annotations": (None, False), "detect": ("out", True)}
 QUIET_COMMANDS = ("score", "validate")
 """Commands whose output is their printed answer: the run set-up logs only warnings for them."""
 

@@ -139,7 +139,7 @@ class Trainer:
                            f"{det_dir} (real films need detectors trained on annotated films)")
         log.info("detectors: training on %s (profile %s)", ann, self.profile)
         res = train_detectors(train_dir, det_dir, self.profile, annotations=ann, seed=self.seed,
-                              progress=self.progress)
+                              progress=self.progress, detectors=contract.DETECTORS)
         return {"source": f"trained on {ann}", "seconds": res["seconds"]}
 
     def fit(self, train_dir: str | Path, models_dir: str | Path) -> dict:

@@ -83,13 +83,16 @@ class Detector:
 class FilmDetection:
     """Sites found on one film. ``boxes``: site id -> (y1, x1, y2, x2) original-film pixels; ``sources``:
     site id -> detected | reassigned | layout | layout_default; ``scores``: site id -> confidence (0 for
-    guesses); ``carpus_box``: hands only, film pixels; ``fallback``: some detector found < 2 classes."""
+    guesses); ``carpus_box``: hands only, film pixels, with its ``carpus_score`` and ``carpus_source``;
+    ``fallback``: some detector found < 2 classes."""
 
     limb: str
     boxes: dict[str, Box] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     scores: dict[str, float] = field(default_factory=dict)
     carpus_box: Box | None = None
+    carpus_score: float | None = None
+    carpus_source: str | None = None
     fallback: bool = False
 
 
@@ -150,6 +153,8 @@ class JointDetector:
                 out.boxes[site.id] = box
                 out.sources[site.id] = a.source
                 out.scores[site.id] = float(a.score)
+            else:
+                out.carpus_score, out.carpus_source = float(a.score), a.source
         return film_boxes
 
     def detect_film(self, film: np.ndarray, limb: str) -> FilmDetection:

@@ -79,6 +79,12 @@ def fit_layout(dataset):
     from ra2.detection.assign import Layout
 
     examples = dataset.layout_examples()
+    seen = {c for ex in examples if len(ex) >= 2 for c in ex}
+    missing = [n for i, n in enumerate(dataset.spec.class_names, start=1) if i not in seen]
+    if missing:
+        raise Ra2Error(f"detector {dataset.detector}: class{'es' if len(missing) > 1 else ''} "
+                       f"{', '.join(missing)} never annotated on a film together with another class; each class "
+                       f"needs annotated examples (annotate it, or leave this detector out with --detectors)")
     layout = Layout.fit(examples, dataset.spec.num_classes)
     origins, scales = [], []
     for ex in examples:
@@ -209,8 +215,13 @@ def _annotated_films(folder: Path, annotations) -> list:
     return list(annotations)
 
 
+def annotated_detectors(films) -> tuple[str, ...]:
+    """The detectors (contract order) that have objects on at least one of ``films`` (FilmAnnotations)."""
+    return tuple(d for d in contract.DETECTORS if any(f.objects_of(d) for f in films))
+
+
 def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, annotations=None, seed: int = 0,
-                    progress: bool = True, detectors=contract.DETECTORS, val_dir: str | Path | None = None,
+                    progress: bool = True, detectors=None, val_dir: str | Path | None = None,
                     val_annotations=None, recipe_overrides: dict | None = None,
                     config_overrides: dict | None = None, provenance: dict | None = None) -> dict:
     """Train the detectors from a training folder's annotated films.
@@ -219,14 +230,17 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
         train_dir: folder of the films.
         out_dir: receives ``<detector>/{config.json, model.weights.h5, layout.json, metadata.json}``.
         profile: ``smoke``, ``cpu`` or ``full`` (:mod:`ra2.detection.specs`).
-        annotations: path of the ground truth, or a list of ``FilmAnnotation`` (default
-            ``train_dir/annotations.json``, the phantom's layout).
+        annotations: path of an annotation file (the phantom's, or what ``ra2 annotations import`` wrote;
+            a partial set too), or a list of ``FilmAnnotation`` (default ``train_dir/annotations.json``).
+        detectors: the detectors to train (default: every detector with objects on some film; the others are
+            listed under ``"skipped"``).
         val_dir, val_annotations: held-out annotated films (default ``val_dir/annotations.json``); each
             detector's metadata then holds its learning curve (the wrist detectors on the true carpus crops).
         recipe_overrides, config_overrides, provenance: see :func:`train_detector`.
 
     Returns:
-        detector name -> its metadata, plus ``"seconds"`` (total, data preparation included).
+        detector name -> its metadata, plus ``"seconds"`` (total, data preparation included) and ``"skipped"``
+        (the detectors not trained because no film carries their objects).
     """
     from ra2.detection.data import build_detector_datasets
 
@@ -234,6 +248,13 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
     train_dir, out_dir = Path(train_dir), Path(out_dir)
     t0 = time.time()
     films = _annotated_films(train_dir, annotations)
+    skipped: list[str] = []
+    if detectors is None:
+        detectors = annotated_detectors(films)
+        skipped = [d for d in contract.DETECTORS if d not in detectors]
+        if not detectors:
+            raise Ra2Error(f"{train_dir}: the annotations hold no object of any detector")
+    detectors = tuple(detectors)
     datasets = build_detector_datasets(train_dir, films, profile, detectors=detectors, progress=progress)
     val_sets = {}
     if val_dir is not None or val_annotations is not None:
@@ -251,4 +272,5 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
                                       val_dataset=val_sets.get(name), recipe_overrides=recipe_overrides,
                                       config_overrides=config_overrides, provenance=provenance)
     result["seconds"] = round(time.time() - t0, 1)
+    result["skipped"] = skipped
     return result
