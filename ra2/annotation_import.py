@@ -8,7 +8,8 @@ Sources
 - ``coco``: one JSON file: ``images`` (``id``, ``file_name``, ``height``, ``width``), ``annotations``
   (``image_id``, ``category_id``, ``bbox`` ``[x, y, w, h]``, optional ``segmentation`` polygons
   ``[[x0, y0, x1, y1, ...]]``; run-length masks keep the box only) and ``categories`` (``id``, ``name``).
-- ``labelme``: a folder of labelme JSON files (or one file), one per film: ``shapes`` (``label``,
+- ``labelme``: a folder of labelme JSON files (or one file), one per film (``run.json``, the run record that
+  ``ra2 detect`` writes beside its files, is not one): ``shapes`` (``label``,
   ``shape_type`` ``rectangle`` / ``polygon`` / ``point``, ``points`` ``[[x, y], ...]``), ``imagePath``
   (only its last component is used, whatever the separators), ``imageHeight`` / ``imageWidth``;
   ``imageData`` is ignored.
@@ -228,7 +229,10 @@ def _film_base_name(image_path: str) -> str:
 
 
 def _labelme_sources(src: Path, report) -> list[_FilmSource]:
-    files = sorted(src.glob("*.json")) if src.is_dir() else [src]
+    from ra2.runinfo import RUN_FILE
+
+    # A folder: every .json file but the run record that ra2 commands (ra2 detect) write beside their outputs.
+    files = sorted(p for p in src.glob("*.json") if p.name != RUN_FILE) if src.is_dir() else [src]
     if not files:
         raise Ra2Error(f"{src}: no labelme .json file")
     out = []
@@ -357,6 +361,7 @@ def film_shape(path: Path) -> tuple[int, int]:
 
 def _resolve(target: str, limb: str, where: str) -> tuple[str, contract.Site | None]:
     """A mapping target on a film of ``limb`` -> (class name, site or None for the carpus)."""
+    target = target.split("/")[-1]  # "hands/pip__2" -> "pip__2"
     if target == CARPUS or target.endswith(f"_{CARPUS}"):
         lim = limb if target == CARPUS else target.split("_")[0]
         if lim != limb or limb not in contract.HAND_LIMBS:
@@ -369,7 +374,7 @@ def _resolve(target: str, limb: str, where: str) -> tuple[str, contract.Site | N
         if site.limb != limb:
             raise _Bad(f"{where}: names site {target} on a {contract.LIMB_NAMES[limb]} film ({limb})")
         return site.detector_class, site
-    cls = target.split("/")[-1]
+    cls = target
     site = contract.SITE_BY_ID.get(f"{limb}_{cls}")
     if site is None:
         raise _Bad(f"{where}: {cls} is not a site of a {contract.LIMB_NAMES[limb]} film ({limb})")

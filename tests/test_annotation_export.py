@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ra2.annotation_export import COCO_FILE, export_annotations, labelme_document, LabelledBox
@@ -32,6 +33,20 @@ def test_ground_truth_round_trip_is_exact(phantom, tmp_path, fmt):
     assert result.skipped == [] and result.ignored == 0
     if fmt == "labelme":  # in memory too, without the file's rounding
         assert _by_film(result.films) == _by_film(truth)
+
+
+def test_ra2_annotation_file_imports_as_coco(phantom, tmp_path):
+    """ra2's own annotations.json is COCO (categories ``hands/pip__2``, ``hands/carpus``, ...): imported with
+    the built-in mapping it gives its boxes (exact once written: x + w is x2 to 1e-13), polygons and carpus
+    crops back."""
+    truth = read_annotations(phantom / "train")
+    result = import_annotations("coco", phantom / "train" / "annotations.json", phantom / "train")
+    write_annotations(tmp_path / "back.json", result.films)
+    assert _by_film(read_annotations(tmp_path / "back.json")) == _by_film(truth)
+    polygons = {(f.file_name, o.class_name): o.polygon for f in truth for o in f.objects}
+    for f in result.films:
+        for o in f.objects:
+            np.testing.assert_allclose(o.polygon, polygons[f.file_name, o.class_name], atol=1e-4)
 
 
 def test_labelme_document_is_what_labelme_opens():

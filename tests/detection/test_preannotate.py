@@ -56,6 +56,7 @@ def test_detect_labelme_import_round_trip_is_exact(films, tmp_path):
     result = preannotate_folder(films, out, detector=fake, fmt="labelme", overlays=True)
     assert sorted(limb for _, limb in fake.calls) == ["LF", "RH"]
     assert sorted(p.split("/")[-1] for p in result["files"]) == ["PHA0001-LF.json", "PHA0001-RH.json"]
+    (out / "run.json").write_text("{}")  # what `ra2 detect` writes beside the files: not a labelme file
     imported = {f.limb: f for f in import_annotations("labelme", out, films).films}
     for shape, limb in list(fake.calls):
         found = fake.detect_film(np.zeros(shape), limb)
