@@ -8,8 +8,9 @@ Every box becomes a rectangle labelled by catalogue site id (``LH_pip__2``); the
 is labelled ``{limb}_carpus``. Coordinates are continuous ``(x, y)`` film pixels: at full float precision in
 labelme files, so importing them gives back exactly the boxes that were written; rounded to 0.01 px in COCO
 files (the precision of :func:`ra2.annotations.write_annotations`; ``bbox`` widths are differences, so the
-far edges come back to within 1e-9 px and are equal after that rounding). A box with a detector score and source carries them in the labelme shape's
-``description`` (``"detected 0.973"``) and in the COCO annotation's ``score`` / ``source`` fields.
+far edges come back to within 1e-9 px and are equal after that rounding). A box with a detector score and
+source carries them in the labelme shape's ``description`` (``"detected 0.973"``) and in the COCO
+annotation's ``score`` / ``source`` fields.
 """
 
 from __future__ import annotations

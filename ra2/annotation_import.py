@@ -326,10 +326,12 @@ def _via_sources(src: Path, report) -> list[_FilmSource]:
                     pts = np.array([[y, x], [y + h, x + w]])
                     records.append(_shape_record(name, label, "rectangle", pts))
                 elif kind == "polygon":
-                    pts = np.stack([np.asarray(shape["all_points_y"], float), np.asarray(shape["all_points_x"], float)], 1)
+                    pts = np.stack([np.asarray(shape["all_points_y"], float),
+                                    np.asarray(shape["all_points_x"], float)], axis=1)
                     records.append(_shape_record(name, label, "polygon", pts))
                 elif kind == "point":
-                    records.append(_shape_record(name, label, "point", np.array([[float(shape["cy"]), float(shape["cx"])]])))
+                    pt = np.array([[float(shape["cy"]), float(shape["cx"])]])
+                    records.append(_shape_record(name, label, "point", pt))
                 else:
                     raise _Bad(f"{name}: unsupported shape {kind!r} (rect, polygon or point)")
             except (KeyError, TypeError, ValueError) as exc:
@@ -399,7 +401,8 @@ def joint_spacing(centres: np.ndarray) -> float:
     return float(np.median(d.min(axis=1)))
 
 
-def _build_film(fs: _FilmSource, shape: tuple[int, int], mapping: dict, mapping_name: str, report) -> tuple[FilmAnnotation, int]:
+def _build_film(fs: _FilmSource, shape: tuple[int, int], mapping: dict, mapping_name: str,
+                report) -> tuple[FilmAnnotation, int]:
     """The FilmAnnotation of one source film (bad records reported); returns it and the count of ignored records."""
     patient_id, limb = film_identity(fs.file_name)
     h, w = shape
