@@ -5,7 +5,9 @@ the pipeline's format, e.g. the phantom's ground truth). What is written reads b
 :func:`ra2.annotation_import.import_annotations` with the built-in ``ra2`` mapping to the same boxes.
 
 Every box becomes a rectangle labelled by catalogue site id (``LH_pip__2``); the hand detector's carpus region
-is labelled ``{limb}_carpus``. Coordinates are continuous ``(x, y)`` film pixels: at full float precision in
+is labelled ``{limb}_carpus``. ``ra2 annotations export --shapes polygon`` writes the sites' polygons instead
+(labelme ``polygon`` shapes, COCO ``segmentation``), whose bounds are their boxes; the carpus stays a rectangle
+(its box is the integer crop region). Coordinates are continuous ``(x, y)`` film pixels: at full float precision in
 labelme files, so importing them gives back exactly the boxes that were written; rounded to 0.01 px in COCO
 files (the precision of :func:`ra2.annotations.write_annotations`; ``bbox`` widths are differences, so the
 far edges come back to within 1e-9 px and are equal after that rounding). A box with a detector score and
@@ -20,6 +22,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from ra2 import Ra2Error
 from ra2.annotations import FilmAnnotation
 
@@ -31,22 +35,25 @@ EXPORT_FORMATS = ("labelme", "coco")
 @dataclass(frozen=True)
 class LabelledBox:
     """One box to write: ``label`` (site id or ``{limb}_carpus``), ``box`` (y1, x1, y2, x2) film pixels, and
-    for detections the ``score`` and ``source`` (detected / reassigned / layout / layout_default)."""
+    for detections the ``score`` and ``source`` (detected / reassigned / layout / layout_default); ``polygon``
+    ``[K, (y, x)]`` film pixels to write instead of the rectangle, or None."""
 
     label: str
     box: tuple[float, float, float, float]
     score: float | None = None
     source: str | None = None
+    polygon: np.ndarray | None = None
 
 
 def _r(v: float) -> float:
     return round(float(v), 2)
 
 
-def annotation_boxes(film: FilmAnnotation) -> list[LabelledBox]:
-    """The boxes of an annotated film: one per object, labelled by site id (carpus: ``{limb}_carpus``)."""
-    return [LabelledBox(o.site_id if o.site_id is not None else f"{film.limb}_carpus", tuple(o.box))
-            for o in film.objects]
+def annotation_boxes(film: FilmAnnotation, polygons: bool = False) -> list[LabelledBox]:
+    """The boxes of an annotated film: one per object, labelled by site id (carpus: ``{limb}_carpus``); with
+    ``polygons`` the sites carry their polygons."""
+    return [LabelledBox(o.site_id, tuple(o.box), polygon=o.polygon if polygons else None) if o.site_id is not None
+            else LabelledBox(f"{film.limb}_carpus", tuple(o.box)) for o in film.objects]
 
 
 def _note(b: LabelledBox) -> str:
@@ -60,9 +67,14 @@ def labelme_document(boxes: list[LabelledBox], image_path: str, height: int, wid
     labelme file), no embedded image (``imageData`` null: labelme loads the film from ``imagePath``)."""
     shapes = []
     for b in boxes:
-        y1, x1, y2, x2 = (float(v) for v in b.box)
-        shapes.append({"label": b.label, "points": [[x1, y1], [x2, y2]], "group_id": None,
-                       "description": _note(b), "shape_type": "rectangle", "flags": {}})
+        if b.polygon is not None:
+            points = [[float(x), float(y)] for y, x in np.asarray(b.polygon, dtype=np.float64)]
+            kind = "polygon"
+        else:
+            y1, x1, y2, x2 = (float(v) for v in b.box)
+            points, kind = [[x1, y1], [x2, y2]], "rectangle"
+        shapes.append({"label": b.label, "points": points, "group_id": None, "description": _note(b),
+                       "shape_type": kind, "flags": {}})
     return {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": image_path,
             "imageData": None, "imageHeight": int(height), "imageWidth": int(width)}
 
@@ -77,9 +89,11 @@ def coco_document(films: list[tuple[str, int, int, list[LabelledBox]]]) -> dict:
         images.append({"id": image_id, "file_name": file_name, "height": int(height), "width": int(width)})
         for b in boxes:
             y1, x1, y2, x2 = (_r(v) for v in b.box)
+            seg = [x1, y1, x2, y1, x2, y2, x1, y2] if b.polygon is None else \
+                [_r(v) for v in np.asarray(b.polygon, dtype=np.float64)[:, ::-1].reshape(-1)]
             ann = {"id": len(anns) + 1, "image_id": image_id, "category_id": cat_id[b.label],
                    "bbox": [x1, y1, _r(x2 - x1), _r(y2 - y1)], "area": _r((x2 - x1) * (y2 - y1)), "iscrowd": 0,
-                   "segmentation": [[x1, y1, x2, y1, x2, y2, x1, y2]]}
+                   "segmentation": [seg]}
             if b.source is not None:
                 ann["source"] = b.source
                 ann["score"] = None if b.score is None else round(float(b.score), 4)
@@ -102,17 +116,21 @@ COCO_FILE = "annotations.coco.json"
 
 
 def export_annotations(films: list[FilmAnnotation], films_dir: str | Path, out_dir: str | Path,
-                       fmt: str = "labelme") -> list[Path]:
+                       fmt: str = "labelme", shapes: str = "rectangle") -> list[Path]:
     """Write annotated films for correction: ``out_dir/<film stem>.json`` per film (labelme) or
-    ``out_dir/annotations.coco.json`` (coco). Returns the paths written."""
+    ``out_dir/annotations.coco.json`` (coco); ``shapes``: ``rectangle`` (boxes) or ``polygon`` (the sites'
+    polygons). Returns the paths written."""
     if fmt not in EXPORT_FORMATS:
         raise Ra2Error(f"unknown export format {fmt!r}; expected one of {', '.join(EXPORT_FORMATS)}")
+    if shapes not in ("rectangle", "polygon"):
+        raise Ra2Error(f"unknown shape kind {shapes!r}; expected rectangle or polygon")
+    poly = shapes == "polygon"
     films_dir, out_dir = Path(films_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fmt == "coco":
         path = out_dir / COCO_FILE
-        doc = coco_document([(f.file_name, f.height, f.width, annotation_boxes(f)) for f in films])
+        doc = coco_document([(f.file_name, f.height, f.width, annotation_boxes(f, poly)) for f in films])
         path.write_text(json.dumps(doc, indent=1) + "\n")
         return [path]
-    return [write_labelme(out_dir / f"{Path(f.file_name).stem}.json", annotation_boxes(f), films_dir / f.file_name,
-                          f.height, f.width) for f in films]
+    return [write_labelme(out_dir / f"{Path(f.file_name).stem}.json", annotation_boxes(f, poly),
+                          films_dir / f.file_name, f.height, f.width) for f in films]

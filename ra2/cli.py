@@ -167,7 +167,7 @@ def _cmd_annotations_export(args: argparse.Namespace) -> int:
     from ra2.annotations import read_annotations
 
     films = read_annotations(Path(args.annotations))
-    paths = export_annotations(films, Path(args.films), Path(args.out), args.format)
+    paths = export_annotations(films, Path(args.films), Path(args.out), args.format, shapes=args.shapes)
     print(f"{args.out}: {len(films)} films written as {args.format} ({len(paths)} file{'s' * (len(paths) != 1)})")
     return 0
 
@@ -317,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--films", required=True, help="folder of the films (labelme imagePath points there)")
     a.add_argument("--out", required=True, help="output folder")
     a.add_argument("--format", default="labelme", choices=("labelme", "coco"))
+    a.add_argument("--shapes", default="rectangle", choices=("rectangle", "polygon"),
+                   help="write each site's box (default) or its polygon (the carpus stays a box)")
     a.set_defaults(func=_cmd_annotations_export)
 
     p = sub.add_parser("detect", help="detect the joints of a folder of films and write pre-annotations for "

@@ -35,6 +35,27 @@ def test_ground_truth_round_trip_is_exact(phantom, tmp_path, fmt):
         assert _by_film(result.films) == _by_film(truth)
 
 
+@pytest.mark.parametrize("fmt", ["labelme", "coco"])
+def test_polygon_export_gives_back_polygons_and_boxes(phantom, tmp_path, fmt):
+    """``--shapes polygon``: the sites' polygons come back (labelme: exactly; COCO: to its 0.01 px), their bounds
+    are the boxes; the carpus stays its integer box."""
+    truth = read_annotations(phantom / "train")
+    export_annotations(truth, phantom / "train", tmp_path / "out", fmt, shapes="polygon")
+    src = tmp_path / "out" if fmt == "labelme" else tmp_path / "out" / COCO_FILE
+    result = import_annotations(fmt, src, phantom / "train")
+    write_annotations(tmp_path / "back.json", result.films)
+    back = read_annotations(tmp_path / "back.json")
+    assert _by_film(back) == _by_film(truth)
+    polygons = {(f.file_name, o.class_name): o.polygon for f in truth for o in f.objects if o.site_id}
+    for f in result.films:
+        for o in f.objects:
+            if o.site_id:
+                np.testing.assert_allclose(o.polygon, polygons[f.file_name, o.class_name], rtol=0,
+                                           atol=0 if fmt == "labelme" else 0.005)
+            else:
+                assert o.polygon.shape == (4, 2)  # the carpus rectangle
+
+
 def test_ra2_annotation_file_imports_as_coco(phantom, tmp_path):
     """ra2's own annotations.json is COCO (categories ``hands/pip__2``, ``hands/carpus``, ...): imported with
     the built-in mapping it gives its boxes (exact once written: x + w is x2 to 1e-13), polygons and carpus
