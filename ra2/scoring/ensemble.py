@@ -106,7 +106,7 @@ def load_ensembles(folder: str | Path) -> dict[str, Ensemble]:
 
 
 def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_ids, tta: bool | None = None,
-                   context=None):
+                   context=None, failures: dict | None = None):
     """Joint predictions of every patient from per-data-set crops.
 
     Args:
@@ -116,6 +116,8 @@ def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_id
         context: optional :class:`ra2.scoring.context.ContextModel`: the ensembles' raw (clipped, not cut)
             predictions are corrected with the patient's other joints and cut with the context model's
             thresholds (a joint without a crop enters it as the model's fill value and leaves it corrected).
+        failures: when given, a data set whose ensemble fails on its crops is recorded as
+            ``failures[dataset] = message`` and its joints stay NaN; when None, the error propagates.
 
     Returns:
         DataFrame ``[P, 1 + 86]`` (:func:`ra2.scoring.aggregate.joint_frame`): ``Patient_ID`` and the joints;
@@ -134,7 +136,13 @@ def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_id
         if dataset not in ensembles:
             raise Ra2Error(f"no trained ensemble for data set {dataset!r}")
         e = ensembles[dataset]
-        pred = e.predict(crops.images, tta=tta) if context is None else e.predict_clipped(crops.images, tta=tta)
+        try:
+            pred = e.predict(crops.images, tta=tta) if context is None else e.predict_clipped(crops.images, tta=tta)
+        except Exception as exc:  # noqa: BLE001
+            if failures is None:
+                raise
+            failures[dataset] = f"{type(exc).__name__}: {exc}"
+            continue
         for p, c, v in zip(crops.patient_ids, crops.columns, pred):
             if str(p) in row:
                 joints[str(c)][row[str(p)]] = v
