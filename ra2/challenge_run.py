@@ -7,6 +7,14 @@ Order of work:
    time-out later still leaves a valid file;
 3. run the model pipeline and replace the file atomically with its predictions. Any failure in this step
    is logged and the fallback stays.
+
+Bad input: a template that cannot define the rows (missing ``Patient_ID`` column, empty or duplicate
+ids, unknown or duplicate columns, ragged rows, not UTF-8) is the one case where nothing valid can be
+written: :class:`ra2.Ra2Error`, one line naming the file and the problem, and no ``predictions.csv``.
+``training.csv`` rows with missing or out-of-range scores are skipped and reported
+(:func:`ra2.io.read_training_csv`). A template with a header and no rows (an empty test set) gives a
+header-only ``predictions.csv``, which :func:`ra2.io.validate_predictions` accepts (one row per template
+row, no more), and the model step is skipped: there is nothing to predict.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: P
     ``model_step(train_dir, test_dir, work_dir, template) -> DataFrame`` computes the model's predictions
     (90 columns); ``None`` means the reference predictor (training means) is the final answer.
     Returns the path written. Raises :class:`Ra2Error` only when the template itself is unusable.
+    With no patient in the template, ``model_step`` is not called and the file is header-only.
     """
     from ra2 import io
     from ra2.baseline import predict_means
@@ -55,7 +64,8 @@ def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: P
     try:
         train_df = io.read_training_csv(Path(train_dir) / "training.csv")
         fallback = predict_means(train_df, template)
-        log.info("fallback predictions: training means of %d patients", len(train_df))
+        log.info("fallback predictions: training means of %d patients (%d training.csv rows skipped)",
+                 len(train_df), len(train_df.attrs.get("skipped_rows", [])))
     except Ra2Error as exc:
         log.error("cannot read training data (%s); fallback: constant %.2f per joint", exc,
                   FALLBACK_CONSTANT)
@@ -63,7 +73,10 @@ def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: P
     io.write_predictions(fallback, template, out_path)
     log.info("wrote fallback %s (%d rows)", out_path, len(template))
 
-    if model_step is not None:
+    if len(template) == 0:
+        log.warning("%s has no patient rows: wrote a header-only predictions.csv, no model step",
+                    Path(test_dir) / "template.csv")
+    elif model_step is not None:
         try:
             predictions = model_step(Path(train_dir), Path(test_dir), Path(work_dir), template)
             io.write_predictions(predictions, template, out_path)
