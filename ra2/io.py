@@ -1,11 +1,13 @@
 """CSVs and films in, predictions out: the project's only door to the file system of the challenge.
 
-- ``training.csv`` / gold CSVs: :func:`read_training_csv` (strict: columns, ids, numbers, ranges, sums),
-  :func:`read_gold_csv` (the same without the sum check).
+- ``training.csv`` / gold CSVs: :func:`read_training_csv` (columns and ids strict; a row with a missing,
+  out-of-range or inconsistent score is skipped and reported), :func:`read_gold_csv` (every row strict,
+  no sum check).
 - ``template.csv``: :func:`read_template_csv` (only ``Patient_ID`` matters; score cells are ignored).
 - ``predictions.csv``: :func:`read_predictions_csv` (for scoring), :func:`write_predictions` (template
   order, atomic), :func:`validate_predictions` (a list of problems, never raises for a broken file).
-- Films: :func:`find_film` and :func:`read_film` (any of JPEG/PNG/TIFF/DICOM -> ``[H, W]`` float32 in [0, 1]).
+- Films: :func:`find_film` (never outside its folder) and :func:`read_film` (any of JPEG/PNG/TIFF/DICOM ->
+  ``[H, W]`` float32 in [0, 1], longer side at most :data:`MAX_FILM_SIDE`).
 
 Every user-facing problem raises :class:`ra2.Ra2Error` with a message naming the file and, where it
 applies, the line (1-based, the header is line 1), the ``Patient_ID`` and the column.
