@@ -212,10 +212,20 @@ def test_huge_film_is_downscaled_by_block_means(tmp_path, kind):
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
-def test_huge_film_never_exists_at_full_size_as_an_array(tmp_path, fmt):
+def test_huge_film_never_exists_at_full_size_as_an_array(tmp_path, monkeypatch, fmt):
+    from PIL import JpegImagePlugin
+
     h, w = 300, 5 * rio.MAX_FILM_SIDE - 80  # factor 5
     path = tmp_path / "huge.jpg"
     Image.fromarray(_gradient(h, w)).save(path, format=fmt)
+    decoded = []  # the size each JPEG decode produced
+    jpeg_load = JpegImagePlugin.JpegImageFile.load
+
+    def recording_load(self):
+        decoded.append(self.size)
+        return jpeg_load(self)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", recording_load)
     tracemalloc.start()
     try:
         got = rio.read_film(path)
@@ -225,6 +235,8 @@ def test_huge_film_never_exists_at_full_size_as_an_array(tmp_path, fmt):
     assert got.shape == (60, -(-w // 5))
     # Full-size float32 pixels would take 4 * h * w bytes; numpy must never hold even half of that.
     assert peak < 2 * h * w, peak
+    if fmt == "JPEG":  # the decoder itself worked at 1/4 scale (1/8 would be below the target size)
+        assert decoded and set(decoded) == {(-(-w // 4), -(-h // 4))}, decoded
 
 
 def _forged_png(path: Path, width: int, height: int) -> None:
