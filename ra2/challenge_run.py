@@ -12,6 +12,14 @@ Order of work:
    commit, devices, profile, patients, films read / lost (with reasons), joints by box source and by fallback
    reason, seconds per stage, peak memory, and whether ``predictions.csv`` holds the model's predictions
    (``predictions_from``: ``model``, ``training_means`` or ``constant``).
+
+Bad input: a template that cannot define the rows (missing ``Patient_ID`` column, empty or duplicate
+ids, unknown or duplicate columns, ragged rows, not UTF-8) is the one case where nothing valid can be
+written: :class:`ra2.Ra2Error`, one line naming the file and the problem, and no ``predictions.csv``.
+``training.csv`` rows with missing or out-of-range scores are skipped and reported
+(:func:`ra2.io.read_training_csv`). A template with a header and no rows (an empty test set) gives a
+header-only ``predictions.csv``, which :func:`ra2.io.validate_predictions` accepts (one row per template
+row, no more), and the model step is skipped: there is nothing to predict.
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: P
     ``report`` dict attribute (:class:`ra2.pipeline.ModelStep`) has it copied into the summary.
     Returns the path written. Raises :class:`Ra2Error` only when the template itself is unusable (the summary
     is written all the same).
+    With no patient in the template, ``model_step`` is not called and the file is header-only.
     """
     from ra2.runinfo import environment
 
@@ -108,8 +117,11 @@ def _run(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path, mode
         train_df = io.read_training_csv(train_dir / "training.csv")
         fallback = predict_means(train_df, template)
         fallback_kind = "training_means"
+        skipped = train_df.attrs.get("skipped_rows", [])
         summary["training_patients"] = int(len(train_df))
-        log.info("fallback predictions: training means of %d patients", len(train_df))
+        summary["training_rows_skipped"] = list(skipped)
+        log.info("fallback predictions: training means of %d patients (%d training.csv rows skipped)",
+                 len(train_df), len(skipped))
     except Ra2Error as exc:
         log.error("cannot read training data (%s); fallback: constant %.2f per joint", exc,
                   FALLBACK_CONSTANT)
@@ -121,7 +133,10 @@ def _run(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path, mode
     summary["seconds"]["fallback"] = round(time.perf_counter() - t0, 1)
     log.info("wrote fallback %s (%d rows)", out_path, len(template))
 
-    if model_step is not None:
+    if len(template) == 0:
+        log.warning("%s has no patient rows: wrote a header-only predictions.csv, no model step",
+                    test_dir / "template.csv")
+    elif model_step is not None:
         t_model = time.perf_counter()
         try:
             predictions = model_step(train_dir, test_dir, work_dir, template)

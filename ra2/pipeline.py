@@ -273,6 +273,7 @@ class Trainer:
         summary = {
             "profile": self.profile, "seed": self.seed, "fingerprint": fingerprint["key"], "reused": reused,
             "train_dir": str(train_dir), "patients": int(len(train_df)), "films": len(record.boxes),
+            "training_rows_skipped": list(train_df.attrs.get("skipped_rows", [])),
             "missing_films": record.missing, "failed_films": record.to_dict()["failed_films"], "detectors": det_info, "training_box_sources": record.sources,
             "crops_from": f"detected boxes (models_dir/{TRAINING_BOXES}), not ground truth",
             "regressors": {d: {"threshold": v["threshold"], "oof": v["oof"]} for d, v in reg.items()
@@ -493,8 +494,8 @@ class ModelStep:
         summary = Trainer(self.profile, progress=self.progress, detectors_from=self.detectors_from).fit(
             train_dir, models)
         self.report["training"] = {k: summary.get(k) for k in (
-            "patients", "films", "missing_films", "failed_films", "detectors", "training_box_sources", "seconds",
-            "reused")}
+            "patients", "films", "missing_films", "failed_films", "training_rows_skipped", "detectors",
+            "training_box_sources", "seconds", "reused", "fingerprint")}
         t1 = time.time()
         predictor = Predictor.load(models, progress=self.progress)
         frame = predictor.predict(test_dir, template)
