@@ -228,6 +228,11 @@ def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkey
     train_df = io.read_training_csv(phantom / "train" / "training.csv")
     means = train_df[list(contract.JOINT_COLUMNS)].mean().to_numpy()
     assert not np.allclose(pred[list(contract.JOINT_COLUMNS)].to_numpy()[0], means)
+    # same seed, same CSV: a second run from scratch (its own work folder) writes the same bytes
+    again = tmp_path / "again"
+    assert main(["run", "--train", str(phantom / "train"), "--test", str(phantom / "test"),
+                 "--output", str(again / "output"), "--work", str(again / "work")]) == 0
+    assert (again / "output" / "predictions.csv").read_bytes() == (out / "predictions.csv").read_bytes()
 
 
 def test_shipped_detectors_come_from_the_environment_or_a_complete_folder(tmp_path, monkeypatch):
