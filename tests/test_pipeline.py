@@ -115,7 +115,8 @@ class BrokenEnsemble(ConstantEnsemble):
     predict_clipped = predict
 
 
-def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog):
+@pytest.mark.parametrize("patients_per_chunk", [16, 1])
+def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog, patients_per_chunk):
     """An unreadable film costs its limb, a detection failure its limb, a bad box its joint, a failing ensemble
     its data set; each joint takes the other side's estimate where the other side was predicted, else the
     training mean; nothing else changes and the run goes on."""
@@ -129,6 +130,7 @@ def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog):
     good = phantom / "test" / f"{p0}-RH.jpg"
     with film_replaced(good, good.read_bytes()[:300]):  # a truncated JPEG
         predictor = Predictor(detector, ensembles, training_means=means)
+        predictor.patients_per_chunk = patients_per_chunk  # one patient at a time: the same answer
         frame = predictor.predict(phantom / "test", template)
     # the frame is complete: no NaN anywhere, sums consistent
     assert not frame[list(contract.COLUMNS[1:])].isna().any().any()
