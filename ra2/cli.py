@@ -87,14 +87,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ra2 import io
-    from ra2.pipeline import Predictor
+    from ra2.pipeline import Predictor, write_prediction_extras
 
     test = Path(args.test)
     template = io.read_template_csv(Path(args.template) if args.template else test / "template.csv")
-    frame = Predictor.load(Path(args.models), progress=not args.no_progress).predict(test, template)
+    predictor = Predictor.load(Path(args.models), progress=not args.no_progress)
+    frame = predictor.predict(test, template)
     path = io.write_predictions(frame, template, Path(args.output) / "predictions.csv")
-    print(f"{path}: {len(frame)} patients")
+    extra = write_prediction_extras(predictor, template, Path(args.output))
+    print(f"{path}: {len(frame)} patients; beside it {', '.join(p.name for p in extra)}")
     return 0
+
 
 
 def _cmd_eval_detectors(args: argparse.Namespace) -> int:

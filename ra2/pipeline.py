@@ -199,16 +199,19 @@ class DetectionRecord:
 
     def __init__(self):
         self.boxes: dict[str, dict[str, list[float]]] = {}
+        self.box_sources: dict[str, dict[str, str]] = {}  # "{patient}-{limb}" -> site id -> box source
         self.sources: dict[str, int] = {}
         self.missing: list[str] = []
 
     def add(self, key: str, found) -> None:
         self.boxes[key] = {s: [round(float(v), 2) for v in b] for s, b in found.boxes.items()}
+        self.box_sources[key] = {s: str(v) for s, v in found.sources.items()}
         for s in found.sources.values():
             self.sources[s] = self.sources.get(s, 0) + 1
 
     def to_dict(self) -> dict:
-        return {"films": self.boxes, "sources": self.sources, "missing_films": self.missing}
+        return {"films": self.boxes, "box_sources": self.box_sources, "sources": self.sources,
+                "missing_films": self.missing}
 
 
 def detected_films(detector, folder: Path, patient_ids, record: DetectionRecord, progress: str | None = None,
@@ -248,6 +251,8 @@ class Predictor:
         self.training_means = training_means or {}
         self.progress = progress
         self.last_run: dict = {}
+        self.last_spread: pd.DataFrame | None = None  # per-joint ensemble spread of the last predict()
+        self.last_detections: DetectionRecord | None = None  # the boxes of the last predict()
 
     @classmethod
     def load(cls, models_dir: str | Path, progress: bool = False) -> "Predictor":
@@ -271,11 +276,12 @@ class Predictor:
 
         Returns the 90-column frame in ``contract.COLUMNS`` order (Overall_* = sums). A joint without a
         prediction (its limb's film is missing) gets its training mean (0 when unknown); ``last_run`` counts
-        them.
+        them. ``last_spread`` receives each joint's ensemble spread (``Patient_ID`` + 86 joints, NaN without
+        a crop; :mod:`ra2.scoring.uncertainty`), ``last_detections`` the :class:`DetectionRecord`.
         """
         from ra2.io import read_template_csv
         from ra2.scoring.data import crop_sets_from_films
-        from ra2.scoring.ensemble import predict_joints
+        from ra2.scoring.ensemble import predict_joints_with_spread
 
         test_dir = Path(test_dir)
         if template is None:
@@ -286,8 +292,9 @@ class Predictor:
         record = DetectionRecord()
         films = detected_films(self.detector, test_dir, pids, record,
                                "detecting joints on test films" if self.progress else None, boxes=boxes)
-        frame = predict_joints(self.ensembles, crop_sets_from_films(films, None, sizes, margin=margin), pids,
-                               context=self.context)
+        frame, self.last_spread = predict_joints_with_spread(
+            self.ensembles, crop_sets_from_films(films, None, sizes, margin=margin), pids, context=self.context)
+        self.last_detections = record
         for key in record.missing:
             pid, limb = key.rsplit("-", 1)
             frame.loc[pids.index(pid), list(contract.limb_columns(limb))] = np.nan
@@ -298,6 +305,21 @@ class Predictor:
         self.last_run = {"patients": len(pids), "missing_films": record.missing, "box_sources": record.sources,
                          "joints_from_training_means": int(unpredicted.to_numpy().sum())}
         return contract.add_overall(frame)
+
+
+DETECTIONS_FILE = "detections.json"
+
+
+def write_prediction_extras(predictor: Predictor, template: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """Beside ``predictions.csv`` in ``folder``: ``predictions_uncertainty.csv`` (each joint's ensemble spread,
+    :mod:`ra2.scoring.uncertainty`) and ``detections.json`` (:meth:`DetectionRecord.to_dict`: boxes
+    ``(y1, x1, y2, x2)`` in film pixels and their sources) of ``predictor``'s last :meth:`Predictor.predict`."""
+    from ra2.scoring.uncertainty import UNCERTAINTY_FILE, write_uncertainty
+
+    folder = Path(folder)
+    unc = write_uncertainty(predictor.last_spread, template, folder / UNCERTAINTY_FILE)
+    _write_json(folder / DETECTIONS_FILE, predictor.last_detections.to_dict())
+    return [unc, folder / DETECTIONS_FILE]
 
 
 def model_step(profile: str = DEFAULTS["run"], progress: bool = False, detectors_from: str | Path | None = None):

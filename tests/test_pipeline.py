@@ -44,6 +44,9 @@ class ConstantEnsemble:
 
     predict_clipped = predict
 
+    def predict_with_spread(self, images, tta=None, cut=True):
+        return self.predict(images), np.full(len(images), 0.1)
+
 
 def test_predictor_wires_detections_crops_and_ensembles(phantom):
     ensembles = {d: ConstantEnsemble(d) for d in contract.DATASETS}
@@ -51,7 +54,8 @@ def test_predictor_wires_detections_crops_and_ensembles(phantom):
     template = io.read_template_csv(phantom / "test" / "template.csv")
     with film_removed(phantom / "test" / f"{template[contract.PATIENT_COLUMN][1]}-RF.jpg"):
         means = {c: 0.25 for c in contract.JOINT_COLUMNS}
-        frame = Predictor(detector, ensembles, training_means=means).predict(phantom / "test", template)
+        predictor = Predictor(detector, ensembles, training_means=means)
+        frame = predictor.predict(phantom / "test", template)
     assert list(frame.columns) == list(contract.COLUMNS)
     assert frame[contract.PATIENT_COLUMN].tolist() == template[contract.PATIENT_COLUMN].tolist()
     assert len(detector.calls) == 7  # 2 patients x 4 limbs, one film missing
@@ -67,6 +71,14 @@ def test_predictor_wires_detections_crops_and_ensembles(phantom):
     assert all(shape[1:] == (16, 16) for e in ensembles.values() for shape in e.batches)
     n_scores = sum(shape[0] for e in ensembles.values() for shape in e.batches)
     assert n_scores == 2 * 86 - len(contract.limb_columns("RF"))
+    # the spread of every joint with a crop (the fake's 0.1), none where the film is missing
+    spread = predictor.last_spread
+    assert spread[contract.PATIENT_COLUMN].tolist() == frame[contract.PATIENT_COLUMN].tolist()
+    rf = list(contract.limb_columns("RF"))
+    assert spread.loc[1, rf].isna().all() and (spread.loc[0, rf] == 0.1).all()
+    assert (spread.drop(columns=rf + [contract.PATIENT_COLUMN]) == 0.1).all().all()
+    record = predictor.last_detections.to_dict()
+    assert record["box_sources"][f"{template[contract.PATIENT_COLUMN][0]}-LH"]["LH_pip__2"] == "detected"
 
 
 def test_predictor_applies_the_context_model_before_the_missing_film_means(phantom):
