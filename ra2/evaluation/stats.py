@@ -247,10 +247,12 @@ def spread_vs_error(pred_df: pd.DataFrame, gold_df: pd.DataFrame, spread_df: pd.
     column order, then patient order); the top ``top_fraction`` of them (at least one) are *flagged*.
 
     Returns ``{"n", "top_fraction", "n_flagged_cells", "mae_flagged", "mae_rest", "rmse_log2_flagged",
-    "rmse_log2_rest", "spearman_spread_abs_error", "bins": [{"spread_low", "spread_high", "mean_spread", "mae",
-    "n"}], "flagged": [{"patient", "column", "prediction", "gold", "spread", "abs_error"}]}``; ``bins`` are
-    ``n_bins`` quantile bins of spread, ``flagged`` the ``n_flagged`` highest-spread cells. Absolute errors
-    are in score units.
+    "rmse_log2_rest", "spearman_spread_abs_error", "by_dataset": {dataset: {"n", "mae_flagged", "mae_rest",
+    "spearman_spread_abs_error"}}, "bins": [{"spread_low", "spread_high", "mean_spread", "mae", "n"}],
+    "flagged": [{"patient", "column", "prediction", "gold", "spread", "abs_error"}]}``; ``by_dataset`` ranks
+    within each regressor data set (the score ranges differ: foot erosion 0-10 spreads more than narrowing
+    0-4), ``bins`` are ``n_bins`` quantile bins of spread, ``flagged`` the ``n_flagged`` highest-spread cells.
+    Absolute errors are in score units.
     """
     if not 0 < top_fraction < 1:
         raise ValueError(f"top_fraction must be in (0, 1), got {top_fraction}")
@@ -278,6 +280,17 @@ def spread_vs_error(pred_df: pd.DataFrame, gold_df: pd.DataFrame, spread_df: pd.
         if sel.any():
             bins.append({"spread_low": float(edges[b]), "spread_high": float(edges[b + 1]),
                          "mean_spread": float(s[sel].mean()), "mae": float(e[sel].mean()), "n": int(sel.sum())})
+    datasets = np.array([contract.SCORE_BY_COLUMN[cols[c]].dataset for c in colidx])
+    by_dataset = {}
+    for d in contract.DATASETS:
+        sel = datasets == d
+        if sel.sum() >= 2:
+            o = np.argsort(-s[sel], kind="stable")
+            k = max(1, int(round(top_fraction * sel.sum())))
+            ed = e[sel][o]
+            by_dataset[d] = {"n": int(sel.sum()), "mae_flagged": float(ed[:k].mean()),
+                             "mae_rest": float(ed[k:].mean()) if len(ed) > k else None,
+                             "spearman_spread_abs_error": spearman(s[sel], e[sel])}
     flagged = [{"patient": ids[rows[i]], "column": cols[colidx[i]], "prediction": float(pred[rows[i], colidx[i]]),
                 "gold": float(gold[rows[i], colidx[i]]), "spread": float(s[i]), "abs_error": float(e[i])}
                for i in order[:n_flagged]]
@@ -285,7 +298,7 @@ def spread_vs_error(pred_df: pd.DataFrame, gold_df: pd.DataFrame, spread_df: pd.
             "mae_flagged": float(e[top].mean()), "mae_rest": float(e[rest].mean()) if len(rest) else None,
             "rmse_log2_flagged": float(np.sqrt(np.mean(le[top] ** 2))),
             "rmse_log2_rest": float(np.sqrt(np.mean(le[rest] ** 2))) if len(rest) else None,
-            "spearman_spread_abs_error": spearman(s, e), "bins": bins, "flagged": flagged}
+            "spearman_spread_abs_error": spearman(s, e), "by_dataset": by_dataset, "bins": bins, "flagged": flagged}
 
 
 def worst_cells(pred_df: pd.DataFrame, gold_df: pd.DataFrame, columns: Sequence[str], n: int) -> list[dict]:

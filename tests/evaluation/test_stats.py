@@ -149,6 +149,10 @@ def test_spread_vs_error_ranks_cells_by_spread():
     assert res["flagged"][0] == {"patient": "a", "column": cols[16], "prediction": 2.0, "gold": 0.0,
                                  "spread": 17.0, "abs_error": 2.0}
     assert sum(b["n"] for b in res["bins"]) == 171
+    # within hand erosion (32 columns x 2 patients = 64 cells, 6 flagged, all with error 2): the other 11 of
+    # the 17 cells with error 2 and the one with error 1 (patient b) are among the 58 of the rest
+    ne = res["by_dataset"]["hand_erosion"]
+    assert ne["n"] == 64 and ne["mae_flagged"] == pytest.approx(2.0) and ne["mae_rest"] == pytest.approx(23 / 58)
     with pytest.raises(Ra2Error, match="no finite spread"):
         S.spread_vs_error(with_sums(pred), with_sums(gold), spread.assign(**{c: np.nan for c in cols}))
 
