@@ -301,7 +301,8 @@ def entry() -> None:
 
 
 # command -> (the argument naming its output folder, or None; whether it loads TensorFlow models)
-RUN_SETUP = {"phantom": ("out", False), "score": (None, False), "evaluate": ("out", False), "validate": (None, False), "run": ("output", True),
+RUN_SETUP = {"phantom": ("out", False), "score": (None, False), "evaluate": ("out", False), "validate": (None, False),
+             "run": ("output", True),
              "demo": ("out", True), "train": ("models", True), "predict": ("output", True),
              "eval-detectors": (None, True), "train-detectors": ("out", True), "train-regressors": ("out", True)}
 QUIET_COMMANDS = ("score", "validate")

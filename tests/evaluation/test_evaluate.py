@@ -128,3 +128,22 @@ def test_bad_input_is_one_line_naming_the_file(run, phantom, tmp_path, capsys):
     assert main(["evaluate", "--predictions", str(pred), "--gold", str(phantom / "gold.csv"), "--out",
                  str(tmp_path / "o"), "--films", str(phantom / "test")]) == 1
     assert "--films and --detections go together" in capsys.readouterr().err
+
+
+def test_predictions_and_gold_alone_give_the_plots_that_need_nothing_else(phantom, tmp_path):
+    from ra2.evaluation.evaluate import evaluate
+
+    gold = io.read_gold_csv(phantom / "gold.csv")
+    pred = gold.copy()
+    pred[list(C.JOINT_COLUMNS)] = gold[list(C.JOINT_COLUMNS)].to_numpy() + 1.0  # every joint one point too high
+    pred = C.add_overall(pred)
+    (tmp_path / "p").mkdir()
+    path = io.write_predictions(pred, io.read_template_csv(phantom / "test" / "template.csv"),
+                                tmp_path / "p" / "predictions.csv")
+    doc = evaluate(path, phantom / "gold.csv", tmp_path / "out", n_resamples=100)
+    assert doc["figures"] == ["totals_scatter.png", "bland_altman.png", "joint_error_map.png"]
+    assert "spread" not in doc and "baseline" not in doc["official"]["sc1"]
+    # one point too high everywhere: every joint's MAE is 1
+    assert all(j["mae"] == pytest.approx(1.0) for j in doc["joints"].values())
+    text = (tmp_path / "out" / "report.html").read_text()
+    assert "No predictions_uncertainty.csv was given" in text
