@@ -75,7 +75,8 @@ def evaluate(predictions: str | os.PathLike, gold: str | os.PathLike, out: str |
                "ra2": __version__, "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     if det is not None:
         summary["box sources"] = ", ".join(f"{k} {v}" for k, v in sorted(det.get("sources", {}).items()))
-        summary["missing films"] = ", ".join(det.get("missing_films", [])) or "none"
+        lost = list(det.get("missing_films", [])) + list(det.get("failed_films", {}))
+        summary["films lost (missing, unreadable, failed detection)"] = ", ".join(lost) or "none"
     run_json = predictions.parent / "run.json"
     if run_json.is_file():
         try:

@@ -130,13 +130,13 @@ def load_ensembles(folder: str | Path) -> dict[str, Ensemble]:
 
 
 def predict_joints_with_spread(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_ids,
-                               tta: bool | None = None, context=None):
+                               tta: bool | None = None, context=None, failures: dict | None = None):
     """:func:`predict_joints` and the spread of each joint, from one pass of the networks.
 
-    Returns ``(frame, spread)``: ``frame`` as :func:`predict_joints`; ``spread`` a DataFrame of the same
-    shape (``Patient_ID`` + 86 joints) holding each joint's member-view spread
-    (:meth:`Ensemble.predict_with_spread`, score units, before the context model and the zero cut-off);
-    NaN for a joint without a crop.
+    Arguments as :func:`predict_joints`. Returns ``(frame, spread)``: ``frame`` as :func:`predict_joints`;
+    ``spread`` a DataFrame of the same shape (``Patient_ID`` + 86 joints) holding each joint's member-view
+    spread (:meth:`Ensemble.predict_with_spread`, score units, before the context model and the zero
+    cut-off); NaN for a joint without a crop or whose data set's ensemble failed.
     """
     from ra2 import contract
     from ra2.scoring.aggregate import joint_frame
@@ -150,7 +150,13 @@ def predict_joints_with_spread(ensembles: dict[str, "Ensemble"], crop_sets: dict
             continue
         if dataset not in ensembles:
             raise Ra2Error(f"no trained ensemble for data set {dataset!r}")
-        pred, spread = ensembles[dataset].predict_with_spread(crops.images, tta=tta, cut=context is None)
+        try:
+            pred, spread = ensembles[dataset].predict_with_spread(crops.images, tta=tta, cut=context is None)
+        except Exception as exc:  # noqa: BLE001
+            if failures is None:
+                raise
+            failures[dataset] = f"{type(exc).__name__}: {exc}"
+            continue
         for p, c, v, s in zip(crops.patient_ids, crops.columns, pred, spread):
             if str(p) in row:
                 joints[str(c)][row[str(p)]] = v
@@ -160,7 +166,7 @@ def predict_joints_with_spread(ensembles: dict[str, "Ensemble"], crop_sets: dict
 
 
 def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_ids, tta: bool | None = None,
-                   context=None):
+                   context=None, failures: dict | None = None):
     """Joint predictions of every patient from per-data-set crops.
 
     Args:
@@ -170,27 +176,13 @@ def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_id
         context: optional :class:`ra2.scoring.context.ContextModel`: the ensembles' raw (clipped, not cut)
             predictions are corrected with the patient's other joints and cut with the context model's
             thresholds (a joint without a crop enters it as the model's fill value and leaves it corrected).
+        failures: when given, a data set whose ensemble fails on its crops is recorded as
+            ``failures[dataset] = message`` and its joints stay NaN; when None, the error propagates.
 
     Returns:
         DataFrame ``[P, 1 + 86]`` (:func:`ra2.scoring.aggregate.joint_frame`): ``Patient_ID`` and the joints;
         NaN for a joint without a crop when there is no context model. No ``Overall_*`` columns: the caller
         fills what is missing, then adds them once (:func:`ra2.contract.add_overall`).
     """
-    from ra2 import contract
-    from ra2.scoring.aggregate import joint_frame
-
-    pids = [str(p) for p in patient_ids]
-    row = {p: i for i, p in enumerate(pids)}
-    joints = {c: np.full(len(pids), np.nan) for c in contract.JOINT_COLUMNS}
-    for dataset, crops in crop_sets.items():
-        if len(crops) == 0:
-            continue
-        if dataset not in ensembles:
-            raise Ra2Error(f"no trained ensemble for data set {dataset!r}")
-        e = ensembles[dataset]
-        pred = e.predict(crops.images, tta=tta) if context is None else e.predict_clipped(crops.images, tta=tta)
-        for p, c, v in zip(crops.patient_ids, crops.columns, pred):
-            if str(p) in row:
-                joints[str(c)][row[str(p)]] = v
-    frame = joint_frame(pids, joints)
-    return context.apply(frame) if context is not None else frame
+    return predict_joints_with_spread(ensembles, crop_sets, patient_ids, tta=tta, context=context,
+                                      failures=failures)[0]
