@@ -101,8 +101,11 @@ def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
                       films=data / "test", detections=out / "detections.json")
     spread = result.get("spread")
     if spread:
+        d = spread["difference"]
+        interval = f" (difference {d['value']:+.3f}, 95% CI [{d['low']:+.3f}, {d['high']:+.3f}])" \
+            if d["low"] is not None else ""
         log(f"[demo] the {round(100 * spread['top_fraction'])}% of joints with the highest ensemble spread: MAE "
-            f"{spread['mae_flagged']:.3f}, the rest {spread['mae_rest']:.3f}")
+            f"{spread['mae_flagged']:.3f}, the rest {spread['mae_rest']:.3f}{interval}")
     total = time.perf_counter() - t0
     log(f"[demo] outputs in {out}/: predictions.csv (+ predictions_uncertainty.csv, detections.json), "
         f"baseline_predictions.csv, scores.json, phantom_contact_sheet.png, models/ (detectors, regressors, "

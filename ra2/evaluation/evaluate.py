@@ -124,8 +124,10 @@ def print_summary(result: dict, out: Path, echo=print) -> None:
         echo(line)
     s = result.get("spread")
     if s:
+        d = s.get("difference") or {}
+        interval = f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d.get("low") is not None else ""
         echo(f"highest-spread {round(100 * s['top_fraction'])}% of joints: MAE {s['mae_flagged']:.3f}; "
-             f"the rest {s['mae_rest']:.3f}")
+             f"the rest {s['mae_rest']:.3f}; difference {s['mae_flagged'] - s['mae_rest']:+.3f}{interval}")
     echo(f"report: {Path(out) / REPORT_FILE}")
 
 

@@ -115,7 +115,8 @@ def render_report(result: Mapping, figures: Mapping[str, Path]) -> str:
         parts += ["<h2>Joints flagged for review</h2>",
                   f"<p>The {spread['n_flagged_cells']} joints ({pct}%) whose ensemble members and test-time views "
                   f"disagreed most have a mean absolute error of <b>{_f(spread['mae_flagged'])}</b>, the other "
-                  f"{spread['n'] - spread['n_flagged_cells']} <b>{_f(spread['mae_rest'])}</b>: {verdict}. "
+                  f"{spread['n'] - spread['n_flagged_cells']} <b>{_f(spread['mae_rest'])}</b>: {verdict} "
+                  f"(difference {_ci(spread.get('difference'))}, 95% bootstrap interval over patients). "
                   f"Spearman correlation of spread and absolute error: "
                   f"{_f(spread['spearman_spread_abs_error'], 2)}. Ranked within each regressor data set (the score "
                   f"ranges differ):</p>",

@@ -239,8 +239,16 @@ def joint_agreement(pred_df: pd.DataFrame, gold_df: pd.DataFrame) -> dict:
 # --------------------------------------------------------------------------------------------------
 # Spread against error
 # --------------------------------------------------------------------------------------------------
+def _flagged_minus_rest(s: np.ndarray, e: np.ndarray, top_fraction: float) -> float:
+    """MAE of the top ``top_fraction`` of cells by spread ``s`` minus the MAE of the rest (``e``: abs errors)."""
+    order = np.argsort(-s, kind="stable")
+    k = max(1, int(round(top_fraction * len(s))))
+    return float(e[order[:k]].mean() - e[order[k:]].mean()) if len(s) > k else np.nan
+
+
 def spread_vs_error(pred_df: pd.DataFrame, gold_df: pd.DataFrame, spread_df: pd.DataFrame,
-                    top_fraction: float = 0.1, n_bins: int = 10, n_flagged: int = 20) -> dict:
+                    top_fraction: float = 0.1, n_bins: int = 10, n_flagged: int = 20,
+                    n_resamples: int = N_RESAMPLES, seed: int = SEED, confidence: float = CONFIDENCE) -> dict:
     """How well the ensemble spread of a joint predicts its error.
 
     Every (patient, joint) cell with a finite spread counts once. The cells are ranked by spread (ties by
@@ -248,11 +256,13 @@ def spread_vs_error(pred_df: pd.DataFrame, gold_df: pd.DataFrame, spread_df: pd.
 
     Returns ``{"n", "top_fraction", "n_flagged_cells", "mae_flagged", "mae_rest", "rmse_log2_flagged",
     "rmse_log2_rest", "spearman_spread_abs_error", "by_dataset": {dataset: {"n", "mae_flagged", "mae_rest",
-    "spearman_spread_abs_error"}}, "bins": [{"spread_low", "spread_high", "mean_spread", "mae", "n"}],
+    "spearman_spread_abs_error"}}, "difference": {"value", "low", "high"}, "bins": [{"spread_low",
+    "spread_high", "mean_spread", "mae", "n"}],
     "flagged": [{"patient", "column", "prediction", "gold", "spread", "abs_error"}]}``; ``by_dataset`` ranks
     within each regressor data set (the score ranges differ: foot erosion 0-10 spreads more than narrowing
     0-4), ``bins`` are ``n_bins`` quantile bins of spread, ``flagged`` the ``n_flagged`` highest-spread cells.
-    Absolute errors are in score units.
+    Absolute errors are in score units. ``difference`` is ``mae_flagged - mae_rest`` with a percentile bootstrap
+    interval over patients (each resample takes every cell of the drawn patients and ranks them afresh).
     """
     if not 0 < top_fraction < 1:
         raise ValueError(f"top_fraction must be in (0, 1), got {top_fraction}")
@@ -291,6 +301,24 @@ def spread_vs_error(pred_df: pd.DataFrame, gold_df: pd.DataFrame, spread_df: pd.
             by_dataset[d] = {"n": int(sel.sum()), "mae_flagged": float(ed[:k].mean()),
                              "mae_rest": float(ed[k:].mean()) if len(ed) > k else None,
                              "spearman_spread_abs_error": spearman(s[sel], e[sel])}
+    cells_of = [np.flatnonzero(rows == r) for r in range(len(ids))]
+
+    def statistic(patients):
+        sel = np.concatenate([cells_of[p] for p in patients])
+        return _flagged_minus_rest(s[sel], e[sel], top_fraction)
+
+    diff = _flagged_minus_rest(s, e, top_fraction)
+    low = high = np.nan
+    if len(ids) >= 2:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", sps.DegenerateDataWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)
+            res = sps.bootstrap((np.arange(len(ids)),), statistic, vectorized=False, n_resamples=n_resamples,
+                                confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
+        dist = res.bootstrap_distribution[np.isfinite(res.bootstrap_distribution)]
+        if len(dist):
+            alpha = (1 - confidence) / 2
+            low, high = np.percentile(dist, [100 * alpha, 100 * (1 - alpha)])
     flagged = [{"patient": ids[rows[i]], "column": cols[colidx[i]], "prediction": float(pred[rows[i], colidx[i]]),
                 "gold": float(gold[rows[i], colidx[i]]), "spread": float(s[i]), "abs_error": float(e[i])}
                for i in order[:n_flagged]]
@@ -298,7 +326,8 @@ def spread_vs_error(pred_df: pd.DataFrame, gold_df: pd.DataFrame, spread_df: pd.
             "mae_flagged": float(e[top].mean()), "mae_rest": float(e[rest].mean()) if len(rest) else None,
             "rmse_log2_flagged": float(np.sqrt(np.mean(le[top] ** 2))),
             "rmse_log2_rest": float(np.sqrt(np.mean(le[rest] ** 2))) if len(rest) else None,
-            "spearman_spread_abs_error": spearman(s, e), "by_dataset": by_dataset, "bins": bins, "flagged": flagged}
+            "spearman_spread_abs_error": spearman(s, e), "by_dataset": by_dataset,
+            "difference": _interval(diff, low, high), "bins": bins, "flagged": flagged}
 
 
 def worst_cells(pred_df: pd.DataFrame, gold_df: pd.DataFrame, columns: Sequence[str], n: int) -> list[dict]:

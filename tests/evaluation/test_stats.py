@@ -149,6 +149,8 @@ def test_spread_vs_error_ranks_cells_by_spread():
     assert res["flagged"][0] == {"patient": "a", "column": cols[16], "prediction": 2.0, "gold": 0.0,
                                  "spread": 17.0, "abs_error": 2.0}
     assert sum(b["n"] for b in res["bins"]) == 171
+    d = res["difference"]
+    assert d["value"] == pytest.approx(2.0 - 1 / 154) and d["low"] <= d["value"] <= d["high"]
     # within hand erosion (32 columns x 2 patients = 64 cells, 6 flagged, all with error 2): the other 11 of
     # the 17 cells with error 2 and the one with error 1 (patient b) are among the 58 of the rest
     ne = res["by_dataset"]["hand_erosion"]
@@ -164,3 +166,18 @@ def test_worst_cells_largest_error_first():
     out = S.worst_cells(pred, gold, C.NARROWING_COLUMNS, 2)
     assert [(o["patient"], o["column"], o["abs_error"]) for o in out] == [("b", "LH_pip_J__2", 3.0),
                                                                          ("a", "LH_pip_J__3", 1.0)]
+
+
+def test_spread_difference_interval_of_identical_patients_is_the_known_value():
+    ids = [f"P{i}" for i in range(10)]
+    gold, pred, spread = zeros(ids), zeros(ids), zeros(ids)
+    cols = list(C.JOINT_COLUMNS)
+    for c in cols[:9]:  # per patient 9 of 86 joints: high spread, error 1
+        spread[c] = 5.0
+        pred[c] = 1.0
+    # 860 cells, 86 flagged (all error 1); the rest: 774 cells, 4 of them with error 1. Every resample of these
+    # identical patients has the same cells, so the interval is the value itself.
+    res = S.spread_vs_error(with_sums(pred), with_sums(gold), spread, n_resamples=200)
+    known = 1.0 - 4 / 774
+    assert res["mae_flagged"] == 1.0 and res["mae_rest"] == pytest.approx(4 / 774)
+    assert res["difference"] == pytest.approx({"value": known, "low": known, "high": known})
