@@ -43,6 +43,9 @@ REGRESSORS_DIR = "regressors"
 TRAINING_BOXES = "training_boxes.json"
 PIPELINE_FILE = "pipeline.json"
 FINGERPRINT_FILE = "fingerprint.json"
+PATIENTS_PER_CHUNK = 16
+""":meth:`Predictor.predict` detects, crops and scores this many patients at a time: its memory does not grow
+with the test set (docs/benchmarks.md: peak RSS for 10 and 100 patients)."""
 MODEL_ARTEFACTS = (DETECTORS_DIR, REGRESSORS_DIR, PIPELINE_FILE, TRAINING_BOXES, "prediction_run.json",
                    "environment.json", FINGERPRINT_FILE)
 """What :class:`Trainer` writes in a models folder (and clears there when it was made from other inputs)."""
@@ -379,6 +382,7 @@ class Predictor:
         self.context = context  # ra2.scoring.context.ContextModel or None
         self.training_means = training_means or {}
         self.progress = progress
+        self.patients_per_chunk = PATIENTS_PER_CHUNK
         self.last_run: dict = {}
         self.last_spread: pd.DataFrame | None = None  # per-joint ensemble spread of the last predict()
         self.last_detections: DetectionRecord | None = None  # the boxes of the last predict()
@@ -427,15 +431,33 @@ class Predictor:
         record = DetectionRecord()
         crop_failures: dict = {}
         scoring_failures: dict = {}
-        films = detected_films(self.detector, test_dir, pids, record,
-                               "detecting joints on test films" if self.progress else None, boxes=boxes)
-        frame, self.last_spread = predict_joints_with_spread(
-            self.ensembles, crop_sets_from_films(films, None, sizes, margin=margin, failures=crop_failures),
-            pids, context=self.context, failures=scoring_failures)
+        reasons: dict[tuple[int, str], str] = {}
+        frames, spreads = [], []
+        for start in range(0, len(pids), self.patients_per_chunk):  # memory bounded by the chunk, not the test set
+            part = pids[start:start + self.patients_per_chunk]
+            crop_part: dict = {}
+            scoring_part: dict = {}
+            label = (f"detecting joints on test films (patients {start + 1}-{start + len(part)} of {len(pids)})"
+                     if self.progress else None)
+            films = detected_films(self.detector, test_dir, part, record, label, boxes=boxes)
+            chunk, spread = predict_joints_with_spread(
+                self.ensembles, crop_sets_from_films(films, None, sizes, margin=margin, failures=crop_part),
+                part, context=self.context, failures=scoring_part)
+            for (row, column), reason in fallback_reasons(part, record.lost_films(), crop_part,
+                                                          scoring_part).items():
+                chunk.loc[row, column] = np.nan
+                reasons[(start + row, column)] = reason
+            crop_failures.update(crop_part)
+            for dataset, message in scoring_part.items():
+                scoring_failures.setdefault(dataset, message)
+            frames.append(chunk)
+            spreads.append(spread)
+        if frames:
+            frame = pd.concat(frames, ignore_index=True)
+            self.last_spread = pd.concat(spreads, ignore_index=True)
+        else:
+            frame, self.last_spread = predict_joints_with_spread(self.ensembles, {}, [])
         self.last_detections = record
-        reasons = fallback_reasons(pids, record.lost_films(), crop_failures, scoring_failures)
-        for (row, column), _ in reasons.items():
-            frame.loc[row, column] = np.nan
         for (pid, site_id), message in crop_failures.items():
             log.warning("%s %s: crop failed (%s); its joints get fallback estimates", pid, site_id, message)
         for dataset, message in scoring_failures.items():
@@ -465,11 +487,14 @@ def fallback_reasons(patient_ids: list[str], lost_films: dict[str, str], crop_fa
                      scoring_failures: dict) -> dict[tuple[int, str], str]:
     """``(row, joint column) -> reason`` of every joint the model could not predict: the joints of a lost film
     (``film_missing`` / ``film_unreadable`` / ``detection_failed``), of a site whose crop failed
-    (``crop_failed``), of a data set whose ensemble failed (``scoring_failed``). Rows index ``patient_ids``."""
+    (``crop_failed``), of a data set whose ensemble failed (``scoring_failed``). Rows index ``patient_ids``;
+    lost films of other patients are ignored."""
     row = {p: i for i, p in enumerate(patient_ids)}
     out: dict[tuple[int, str], str] = {}
     for key, reason in lost_films.items():
         pid, limb = key.rsplit("-", 1)
+        if pid not in row:  # another chunk's patient
+            continue
         for column in contract.limb_columns(limb):
             out[(row[pid], column)] = reason
     for (pid, site_id), _ in crop_failures.items():

@@ -127,7 +127,8 @@ class BrokenEnsemble(ConstantEnsemble):
     predict_clipped = predict
 
 
-def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog):
+@pytest.mark.parametrize("patients_per_chunk", [16, 1])
+def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog, patients_per_chunk):
     """An unreadable film costs its limb, a detection failure its limb, a bad box its joint, a failing ensemble
     its data set; each joint takes the other side's estimate where the other side was predicted, else the
     training mean; nothing else changes and the run goes on."""
@@ -141,6 +142,7 @@ def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog):
     good = phantom / "test" / f"{p0}-RH.jpg"
     with film_replaced(good, good.read_bytes()[:300]):  # a truncated JPEG
         predictor = Predictor(detector, ensembles, training_means=means)
+        predictor.patients_per_chunk = patients_per_chunk  # one patient at a time: the same answer
         frame = predictor.predict(phantom / "test", template)
     # the frame is complete: no NaN anywhere, sums consistent
     assert not frame[list(contract.COLUMNS[1:])].isna().any().any()
@@ -162,6 +164,16 @@ def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog):
     for row in range(2):
         for score in contract.SCORES:
             assert frame.loc[row, score.column] == pytest.approx(expected(row, score)), (row, score.column)
+    # the spread (the fake's 0.1) exactly where a network predicted, in the frame's rows, whatever the chunks
+    spread = predictor.last_spread
+    assert spread[contract.PATIENT_COLUMN].tolist() == [p0, p1]
+    for row in range(2):
+        for score in contract.SCORES:
+            lost = (row == 0 and score.limb == "RH") or (row == 1 and score.limb == "LF")
+            bad_box = score.column.startswith("LH_pip_") and score.column.endswith("__3")
+            networked = not (lost or bad_box or score.dataset == "hand_erosion")
+            value = spread.loc[row, score.column]
+            assert (value == 0.1) if networked else np.isnan(value), (row, score.column)
     run = predictor.last_run
     assert run["films_read"] == 7 and run["missing_films"] == []
     assert run["failed_films"][f"{p0}-RH"]["reason"] == "film_unreadable"
@@ -240,6 +252,11 @@ def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkey
     train_df = io.read_training_csv(phantom / "train" / "training.csv")
     means = train_df[list(contract.JOINT_COLUMNS)].mean().to_numpy()
     assert not np.allclose(pred[list(contract.JOINT_COLUMNS)].to_numpy()[0], means)
+    # same seed, same CSV: a second run from scratch (its own work folder) writes the same bytes
+    again = tmp_path / "again"
+    assert main(["run", "--train", str(phantom / "train"), "--test", str(phantom / "test"),
+                 "--output", str(again / "output"), "--work", str(again / "work")]) == 0
+    assert (again / "output" / "predictions.csv").read_bytes() == (out / "predictions.csv").read_bytes()
 
 
 def test_shipped_detectors_come_from_the_environment_or_a_complete_folder(tmp_path, monkeypatch):
