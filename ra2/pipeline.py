@@ -301,6 +301,7 @@ class DetectionRecord:
 
     def __init__(self):
         self.boxes: dict[str, dict[str, list[float]]] = {}
+        self.box_sources: dict[str, dict[str, str]] = {}  # "{patient}-{limb}" -> site id -> box source
         self.sources: dict[str, int] = {}
         self.missing: list[str] = []
         self.failed: dict[str, tuple[str, str]] = {}
@@ -308,6 +309,7 @@ class DetectionRecord:
 
     def add(self, key: str, found) -> None:
         self.boxes[key] = {s: [round(float(v), 2) for v in b] for s, b in found.boxes.items()}
+        self.box_sources[key] = {s: str(v) for s, v in found.sources.items()}
         for s in found.sources.values():
             self.sources[s] = self.sources.get(s, 0) + 1
 
@@ -321,7 +323,8 @@ class DetectionRecord:
         return {**{k: "film_missing" for k in self.missing}, **{k: r for k, (r, _) in self.failed.items()}}
 
     def to_dict(self) -> dict:
-        return {"films": self.boxes, "sources": self.sources, "missing_films": self.missing,
+        return {"films": self.boxes, "box_sources": self.box_sources, "sources": self.sources,
+                "missing_films": self.missing,
                 "failed_films": {k: {"reason": r, "message": m} for k, (r, m) in self.failed.items()},
                 "films_read": self.read}
 
@@ -381,6 +384,8 @@ class Predictor:
         self.progress = progress
         self.patients_per_chunk = PATIENTS_PER_CHUNK
         self.last_run: dict = {}
+        self.last_spread: pd.DataFrame | None = None  # per-joint ensemble spread of the last predict()
+        self.last_detections: DetectionRecord | None = None  # the boxes of the last predict()
 
     @classmethod
     def load(cls, models_dir: str | Path, progress: bool = False) -> "Predictor":
@@ -408,11 +413,14 @@ class Predictor:
         gets the estimate of :mod:`ra2.fallback` (the other side's prediction averaged with the training mean,
         else the training mean). ``last_run`` counts films read / lost and joints by box source, fallback
         reason and estimate.
+        ``last_spread`` receives each joint's ensemble spread (``Patient_ID`` + 86 joints, NaN where the joint
+        had no network prediction; :mod:`ra2.scoring.uncertainty`), ``last_detections`` the
+        :class:`DetectionRecord`.
         """
         from ra2.fallback import fill_unpredicted
         from ra2.io import read_template_csv
         from ra2.scoring.data import crop_sets_from_films
-        from ra2.scoring.ensemble import predict_joints
+        from ra2.scoring.ensemble import predict_joints_with_spread
 
         test_dir = Path(test_dir)
         if template is None:
@@ -424,7 +432,7 @@ class Predictor:
         crop_failures: dict = {}
         scoring_failures: dict = {}
         reasons: dict[tuple[int, str], str] = {}
-        frames = []
+        frames, spreads = [], []
         for start in range(0, len(pids), self.patients_per_chunk):  # memory bounded by the chunk, not the test set
             part = pids[start:start + self.patients_per_chunk]
             crop_part: dict = {}
@@ -432,9 +440,9 @@ class Predictor:
             label = (f"detecting joints on test films (patients {start + 1}-{start + len(part)} of {len(pids)})"
                      if self.progress else None)
             films = detected_films(self.detector, test_dir, part, record, label, boxes=boxes)
-            chunk = predict_joints(self.ensembles, crop_sets_from_films(films, None, sizes, margin=margin,
-                                                                        failures=crop_part),
-                                   part, context=self.context, failures=scoring_part)
+            chunk, spread = predict_joints_with_spread(
+                self.ensembles, crop_sets_from_films(films, None, sizes, margin=margin, failures=crop_part),
+                part, context=self.context, failures=scoring_part)
             for (row, column), reason in fallback_reasons(part, record.lost_films(), crop_part,
                                                           scoring_part).items():
                 chunk.loc[row, column] = np.nan
@@ -443,7 +451,13 @@ class Predictor:
             for dataset, message in scoring_part.items():
                 scoring_failures.setdefault(dataset, message)
             frames.append(chunk)
-        frame = pd.concat(frames, ignore_index=True) if frames else predict_joints(self.ensembles, {}, [])
+            spreads.append(spread)
+        if frames:
+            frame = pd.concat(frames, ignore_index=True)
+            self.last_spread = pd.concat(spreads, ignore_index=True)
+        else:
+            frame, self.last_spread = predict_joints_with_spread(self.ensembles, {}, [])
+        self.last_detections = record
         for (pid, site_id), message in crop_failures.items():
             log.warning("%s %s: crop failed (%s); its joints get fallback estimates", pid, site_id, message)
         for dataset, message in scoring_failures.items():
@@ -491,6 +505,21 @@ def fallback_reasons(patient_ids: list[str], lost_films: dict[str, str], crop_fa
             for r in range(len(patient_ids)):
                 out.setdefault((r, score.column), "scoring_failed")
     return out
+
+
+DETECTIONS_FILE = "detections.json"
+
+
+def write_prediction_extras(predictor: Predictor, template: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """Beside ``predictions.csv`` in ``folder``: ``predictions_uncertainty.csv`` (each joint's ensemble spread,
+    :mod:`ra2.scoring.uncertainty`) and ``detections.json`` (:meth:`DetectionRecord.to_dict`: boxes
+    ``(y1, x1, y2, x2)`` in film pixels and their sources) of ``predictor``'s last :meth:`Predictor.predict`."""
+    from ra2.scoring.uncertainty import UNCERTAINTY_FILE, write_uncertainty
+
+    folder = Path(folder)
+    unc = write_uncertainty(predictor.last_spread, template, folder / UNCERTAINTY_FILE)
+    _write_json(folder / DETECTIONS_FILE, predictor.last_detections.to_dict())
+    return [unc, folder / DETECTIONS_FILE]
 
 
 class ModelStep:

@@ -44,6 +44,9 @@ class ConstantEnsemble:
 
     predict_clipped = predict
 
+    def predict_with_spread(self, images, tta=None, cut=True):
+        return self.predict(images), np.full(len(images), 0.1)
+
 
 def test_predictor_wires_detections_crops_and_ensembles(phantom):
     ensembles = {d: ConstantEnsemble(d) for d in contract.DATASETS}
@@ -51,7 +54,8 @@ def test_predictor_wires_detections_crops_and_ensembles(phantom):
     template = io.read_template_csv(phantom / "test" / "template.csv")
     with film_removed(phantom / "test" / f"{template[contract.PATIENT_COLUMN][1]}-RF.jpg"):
         means = {c: 0.25 for c in contract.JOINT_COLUMNS}
-        frame = Predictor(detector, ensembles, training_means=means).predict(phantom / "test", template)
+        predictor = Predictor(detector, ensembles, training_means=means)
+        frame = predictor.predict(phantom / "test", template)
     assert list(frame.columns) == list(contract.COLUMNS)
     assert frame[contract.PATIENT_COLUMN].tolist() == template[contract.PATIENT_COLUMN].tolist()
     assert len(detector.calls) == 7  # 2 patients x 4 limbs, one film missing
@@ -69,6 +73,14 @@ def test_predictor_wires_detections_crops_and_ensembles(phantom):
     assert all(shape[1:] == (16, 16) for e in ensembles.values() for shape in e.batches)
     n_scores = sum(shape[0] for e in ensembles.values() for shape in e.batches)
     assert n_scores == 2 * 86 - len(contract.limb_columns("RF"))
+    # the spread of every joint with a crop (the fake's 0.1), none where the film is missing
+    spread = predictor.last_spread
+    assert spread[contract.PATIENT_COLUMN].tolist() == frame[contract.PATIENT_COLUMN].tolist()
+    rf = list(contract.limb_columns("RF"))
+    assert spread.loc[1, rf].isna().all() and (spread.loc[0, rf] == 0.1).all()
+    assert (spread.drop(columns=rf + [contract.PATIENT_COLUMN]) == 0.1).all().all()
+    record = predictor.last_detections.to_dict()
+    assert record["box_sources"][f"{template[contract.PATIENT_COLUMN][0]}-LH"]["LH_pip__2"] == "detected"
 
 
 def test_predictor_applies_the_context_model_before_the_missing_film_fallback(phantom):
@@ -152,6 +164,16 @@ def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog, pati
     for row in range(2):
         for score in contract.SCORES:
             assert frame.loc[row, score.column] == pytest.approx(expected(row, score)), (row, score.column)
+    # the spread (the fake's 0.1) exactly where a network predicted, in the frame's rows, whatever the chunks
+    spread = predictor.last_spread
+    assert spread[contract.PATIENT_COLUMN].tolist() == [p0, p1]
+    for row in range(2):
+        for score in contract.SCORES:
+            lost = (row == 0 and score.limb == "RH") or (row == 1 and score.limb == "LF")
+            bad_box = score.column.startswith("LH_pip_") and score.column.endswith("__3")
+            networked = not (lost or bad_box or score.dataset == "hand_erosion")
+            value = spread.loc[row, score.column]
+            assert (value == 0.1) if networked else np.isnan(value), (row, score.column)
     run = predictor.last_run
     assert run["films_read"] == 7 and run["missing_films"] == []
     assert run["failed_films"][f"{p0}-RH"]["reason"] == "film_unreadable"
