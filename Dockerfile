@@ -5,7 +5,7 @@
 # docker inspect --format '{{index .RepoDigests 0}}'), as the organisers' example does.
 FROM python:3.11-slim-bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 NO_ALBUMENTATIONS_UPDATE=1
 WORKDIR /opt/ra2
 COPY pyproject.toml README.md ./
 COPY ra2/ ra2/

@@ -1,15 +1,18 @@
 #!/bin/bash
 # Container entry point (ENTRYPOINT ["/bin/bash", "/run.sh"]): train from /train, predict /test,
-# write /output/predictions.csv. Runs as a non-root user on a read-only image: scratch goes to /tmp.
-# Overridable for local runs: RA2_TRAIN, RA2_TEST, RA2_OUTPUT, RA2_WORK.
+# write /output/predictions.csv (+ run_summary.json). Runs as a non-root user on a read-only image:
+# scratch (work folder, library caches) goes to $TMPDIR or /tmp, nothing else is written.
+# Overridable for local runs: RA2_TRAIN, RA2_TEST, RA2_OUTPUT, RA2_WORK, RA2_PROFILE, RA2_DETECTORS,
+# RA2_PYTHON (the interpreter; default: python on PATH).
 set -uo pipefail
 export HOME="${HOME:-/tmp}"
-[ -w "$HOME" ] || export HOME=/tmp
-export MPLCONFIGDIR=/tmp/ra2-mpl KERAS_HOME=/tmp/ra2-keras TF_CPP_MIN_LOG_LEVEL=2
+[ -w "$HOME" ] || export HOME="${TMPDIR:-/tmp}"
+SCRATCH="${TMPDIR:-/tmp}"
+export MPLCONFIGDIR="$SCRATCH/ra2-mpl" KERAS_HOME="$SCRATCH/ra2-keras" TF_CPP_MIN_LOG_LEVEL=2 NO_ALBUMENTATIONS_UPDATE=1
 TRAIN="${RA2_TRAIN:-/train}"
 TEST="${RA2_TEST:-/test}"
 OUTPUT="${RA2_OUTPUT:-/output}"
-WORK="${RA2_WORK:-/tmp/ra2-work}"
+WORK="${RA2_WORK:-$SCRATCH/ra2-work}"
 echo "ra2 run.sh: git $(cat /opt/ra2/GIT_COMMIT 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
 nvidia-smi 2>/dev/null || echo "nvidia-smi: no GPU visible"
-exec python -m ra2 run --train "$TRAIN" --test "$TEST" --output "$OUTPUT" --work "$WORK"
+exec "${RA2_PYTHON:-python}" -m ra2 run --train "$TRAIN" --test "$TEST" --output "$OUTPUT" --work "$WORK"

@@ -6,12 +6,28 @@ Order of work:
    itself cannot be read, the constant :data:`FALLBACK_CONSTANT` for every joint), so that a crash or a
    time-out later still leaves a valid file;
 3. run the model pipeline and replace the file atomically with its predictions. Any failure in this step
-   is logged and the fallback stays.
+   is logged and the fallback stays (the pipeline itself falls back per film and per joint, so one bad film
+   costs its joints, not the model's predictions: :class:`ra2.pipeline.Predictor`);
+4. write ``run_summary.json`` beside ``predictions.csv`` (atomically; also when the run fails): versions, git
+   commit, devices, profile, patients, films read / lost (with reasons), joints by box source and by fallback
+   reason, seconds per stage, peak memory, and whether ``predictions.csv`` holds the model's predictions
+   (``predictions_from``: ``model``, ``training_means`` or ``constant``).
+
+Bad input: a template that cannot define the rows (missing ``Patient_ID`` column, empty or duplicate
+ids, unknown or duplicate columns, ragged rows, not UTF-8) is the one case where nothing valid can be
+written: :class:`ra2.Ra2Error`, one line naming the file and the problem, and no ``predictions.csv``.
+``training.csv`` rows with missing or out-of-range scores are skipped and reported
+(:func:`ra2.io.read_training_csv`). A template with a header and no rows (an empty test set) gives a
+header-only ``predictions.csv``, which :func:`ra2.io.validate_predictions` accepts (one row per template
+row, no more), and the model step is skipped: there is nothing to predict.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import resource
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -21,6 +37,8 @@ import pandas as pd
 from ra2 import Ra2Error, contract
 
 log = logging.getLogger("ra2.run")
+
+SUMMARY_FILE = "run_summary.json"
 
 FALLBACK_CONSTANT = 0.25
 """Joint score predicted for every joint when even ``training.csv`` is unreadable. Not 0: an all-zero
@@ -34,45 +52,107 @@ def constant_predictions(template: pd.DataFrame, value: float = FALLBACK_CONSTAN
     return contract.add_overall(df)
 
 
+def write_summary(path: Path, summary: dict) -> None:
+    """Write ``summary`` as JSON to ``path`` atomically (a temporary file in the same folder, then a rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, MiB (``getrusage``: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
 def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path,
                   model_step=None) -> Path:
-    """Write ``output_dir/predictions.csv`` for the patients of ``test_dir/template.csv``.
+    """Write ``output_dir/predictions.csv`` for the patients of ``test_dir/template.csv``, and
+    ``output_dir/run_summary.json``.
 
     ``model_step(train_dir, test_dir, work_dir, template) -> DataFrame`` computes the model's predictions
-    (90 columns); ``None`` means the reference predictor (training means) is the final answer.
-    Returns the path written. Raises :class:`Ra2Error` only when the template itself is unusable.
+    (90 columns); ``None`` means the reference predictor (training means) is the final answer. A step with a
+    ``report`` dict attribute (:class:`ra2.pipeline.ModelStep`) has it copied into the summary.
+    Returns the path written. Raises :class:`Ra2Error` only when the template itself is unusable (the summary
+    is written all the same).
+    With no patient in the template, ``model_step`` is not called and the file is header-only.
     """
-    from ra2 import io
-    from ra2.baseline import predict_means
+    from ra2.runinfo import environment
 
     t0 = time.perf_counter()
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    summary: dict = {"status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                     "train_dir": str(train_dir), "test_dir": str(test_dir), "work_dir": str(work_dir),
+                     "predictions": None, "predictions_from": None, "seconds": {}}
+    try:
+        out_path = _run(Path(train_dir), Path(test_dir), output_dir, Path(work_dir), model_step, summary, t0)
+        summary["status"] = "ok"
+        return out_path
+    except BaseException as exc:
+        summary["status"] = "failed"
+        summary["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        summary["seconds"]["total"] = round(time.perf_counter() - t0, 1)
+        summary["peak_memory_mb"] = peak_memory_mb()
+        summary["environment"] = environment(tensorflow="tensorflow" in sys.modules)
+        try:
+            write_summary(output_dir / SUMMARY_FILE, summary)
+        except OSError as exc:  # the summary must never cost the predictions
+            log.error("cannot write %s: %s", output_dir / SUMMARY_FILE, exc)
+
+
+def _run(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path, model_step, summary: dict,
+         t0: float) -> Path:
+    from ra2 import io
+    from ra2.baseline import predict_means
+
+    work_dir.mkdir(parents=True, exist_ok=True)
     out_path = output_dir / "predictions.csv"
-    template = io.read_template_csv(Path(test_dir) / "template.csv")
+    template = io.read_template_csv(test_dir / "template.csv")
+    summary["patients"] = int(len(template))
 
     try:
-        train_df = io.read_training_csv(Path(train_dir) / "training.csv")
+        train_df = io.read_training_csv(train_dir / "training.csv")
         fallback = predict_means(train_df, template)
-        log.info("fallback predictions: training means of %d patients", len(train_df))
+        fallback_kind = "training_means"
+        skipped = train_df.attrs.get("skipped_rows", [])
+        summary["training_patients"] = int(len(train_df))
+        summary["training_rows_skipped"] = list(skipped)
+        log.info("fallback predictions: training means of %d patients (%d training.csv rows skipped)",
+                 len(train_df), len(skipped))
     except Ra2Error as exc:
         log.error("cannot read training data (%s); fallback: constant %.2f per joint", exc,
                   FALLBACK_CONSTANT)
         fallback = constant_predictions(template)
+        fallback_kind = "constant"
+        summary["training_error"] = str(exc)
     io.write_predictions(fallback, template, out_path)
+    summary.update(predictions=str(out_path), predictions_from=fallback_kind)
+    summary["seconds"]["fallback"] = round(time.perf_counter() - t0, 1)
     log.info("wrote fallback %s (%d rows)", out_path, len(template))
 
-    if model_step is not None:
+    if len(template) == 0:
+        log.warning("%s has no patient rows: wrote a header-only predictions.csv, no model step",
+                    test_dir / "template.csv")
+    elif model_step is not None:
+        t_model = time.perf_counter()
         try:
-            predictions = model_step(Path(train_dir), Path(test_dir), Path(work_dir), template)
+            predictions = model_step(train_dir, test_dir, work_dir, template)
             io.write_predictions(predictions, template, out_path)
+            summary["predictions_from"] = "model"
             log.info("wrote model predictions %s", out_path)
-        except Exception:  # noqa: BLE001 - the fallback must survive any model failure
+        except Exception as exc:  # noqa: BLE001 - the fallback must survive any model failure
+            summary["model_error"] = f"{type(exc).__name__}: {exc}"
             log.error("model step failed; keeping the fallback predictions:\n%s", traceback.format_exc())
-    problems = io.validate_predictions(out_path, Path(test_dir) / "template.csv")
+        finally:
+            summary["seconds"]["model"] = round(time.perf_counter() - t_model, 1)
+            summary["model"] = getattr(model_step, "report", None)
+    problems = io.validate_predictions(out_path, test_dir / "template.csv")
     if problems:  # should be impossible: write_predictions checks its input; rewrite the safest file
         log.error("predictions failed validation (%s); writing constant fallback", "; ".join(problems))
         io.write_predictions(constant_predictions(template), template, out_path)
+        summary["predictions_from"] = "constant"
     log.info("done in %.1f s", time.perf_counter() - t0)
     return out_path

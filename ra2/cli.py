@@ -37,6 +37,16 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ra2.evaluation.evaluate import evaluate, print_summary
+
+    result = evaluate(Path(args.predictions), Path(args.gold), Path(args.out), baseline=args.baseline,
+                      films=args.films, detections=args.detections, uncertainty=args.uncertainty,
+                      n_resamples=args.resamples, seed=args.seed)
+    print_summary(result, Path(args.out))
+    return 0
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from ra2.io import validate_predictions
 
@@ -87,13 +97,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ra2 import io
-    from ra2.pipeline import Predictor
+    from ra2.pipeline import Predictor, write_prediction_extras
 
     test = Path(args.test)
     template = io.read_template_csv(Path(args.template) if args.template else test / "template.csv")
-    frame = Predictor.load(Path(args.models), progress=not args.no_progress).predict(test, template)
+    predictor = Predictor.load(Path(args.models), progress=not args.no_progress)
+    frame = predictor.predict(test, template)
     path = io.write_predictions(frame, template, Path(args.output) / "predictions.csv")
-    print(f"{path}: {len(frame)} patients")
+    extra = write_prediction_extras(predictor, template, Path(args.output))
+    print(f"{path}: {len(frame)} patients; beside it {', '.join(p.name for p in extra)}")
     return 0
 
 
@@ -231,6 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON (keys sc1, sc2, sc3, ...)")
     p.set_defaults(func=_cmd_score)
 
+    p = sub.add_parser("evaluate", help="metrics with bootstrap intervals, figures and a self-contained "
+                       "report.html for a predictions.csv against a gold CSV")
+    p.add_argument("--predictions", required=True, help="predictions.csv (its predictions_uncertainty.csv and "
+                   "run.json beside it are used when there)")
+    p.add_argument("--gold", required=True, help="gold-standard CSV (90 columns)")
+    p.add_argument("--out", required=True, help="output folder: metrics.json, *.png, report.html")
+    p.add_argument("--baseline", help="training.csv: compare with its per-joint training means")
+    p.add_argument("--films", help="folder of the test films (with --detections: box overlays, crop sheet)")
+    p.add_argument("--detections", help="detections.json written by `ra2 predict` beside predictions.csv")
+    p.add_argument("--uncertainty", help="per-joint spread (default: predictions_uncertainty.csv beside "
+                   "--predictions, when there)")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of patients")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.set_defaults(func=_cmd_evaluate)
+
     p = sub.add_parser("validate", help="check a predictions.csv against its template")
     p.add_argument("--predictions", required=True)
     p.add_argument("--template", required=True)
@@ -355,7 +382,8 @@ def entry() -> None:
 
 
 # command -> (the argument naming its output folder, or None; whether it loads TensorFlow models)
-RUN_SETUP = {"phantom": ("out", False), "score": (None, False), "validate": (None, False), "run": ("output", True),
+RUN_SETUP = {"phantom": ("out", False), "score": (None, False), "evaluate": ("out", False), "validate": (None, False),
+             "run": ("output", True),
              "demo": ("out", True), "train": ("models", True), "predict": ("output", True),
              "eval-detectors": (None, True), "train-detectors": ("out", True), "train-regressors": ("out", True),
              "annotations": (None, False), "detect": ("out", True)}

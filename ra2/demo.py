@@ -5,7 +5,8 @@ annotations only when none are shipped) -> joints detected on every training fil
 trained on crops cut around the DETECTED boxes (profile ``demo``: the ``cpu`` networks with a recipe cut to
 minutes) -> the test films detected, cropped and scored -> ``predictions.csv`` (validated) -> official
 scores, printed beside the scores of the reference predictor (each joint's training mean) on the same test
-patients.
+patients -> ``ra2 evaluate``'s report of the run (``out/report/report.html``: intervals, figures, the joints
+flagged by their ensemble spread), whose path is printed last.
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
              log=print) -> dict:
     """Generate a phantom set under ``out/phantom``, train the pipeline, predict, validate and score.
 
-    Writes ``out/models/`` (detectors, regressors, pipeline.json, environment.json), ``out/predictions.csv``,
-    ``out/baseline_predictions.csv``, ``out/scores.json`` (``{"model": ..., "baseline": ..., "seconds": ...}``)
-    and ``out/phantom_contact_sheet.png``. Returns the model's score dictionary (keys of
-    :func:`ra2.metrics.score`).
+    Writes ``out/models/`` (detectors, regressors, pipeline.json, environment.json), ``out/predictions.csv``
+    with ``out/predictions_uncertainty.csv`` and ``out/detections.json`` beside it, ``out/baseline_predictions.csv``,
+    ``out/scores.json`` (``{"model": ..., "baseline": ..., "seconds": ...}``), ``out/phantom_contact_sheet.png``
+    and ``out/report/`` (:func:`ra2.evaluation.evaluate.evaluate`: metrics.json, figures, report.html). Returns
+    the model's score dictionary (keys of :func:`ra2.metrics.score`).
     """
     from ra2 import io
     from ra2.baseline import predict_means
     from ra2.metrics import score_files
     from ra2.phantom import generate_dataset
     from ra2.phantom.contact_sheet import contact_sheet
-    from ra2.pipeline import Predictor, Trainer
+    from ra2.evaluation.evaluate import REPORT_FILE, evaluate
+    from ra2.pipeline import Predictor, Trainer, write_prediction_extras
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -69,6 +72,7 @@ def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
         f"{predictor.last_run['box_sources']}")
     pred_path = out / "predictions.csv"
     io.write_predictions(predictions, template, pred_path)
+    write_prediction_extras(predictor, template, out)
     problems = io.validate_predictions(pred_path, data / "test" / "template.csv")
     if problems:
         raise RuntimeError("demo wrote an invalid predictions.csv:\n" + "\n".join(problems))
@@ -92,7 +96,20 @@ def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
              if scores.get(k) is not None and baseline.get(k)}
     log("[demo] better than the baseline by " + ", ".join(f"{k.upper()} {v:.1f}%" for k, v in gains.items())
         + " (lower scores are better)")
-    log(f"[demo] outputs in {out}/: predictions.csv, baseline_predictions.csv, scores.json, "
-        f"phantom_contact_sheet.png, models/ (detectors, regressors, pipeline.json), phantom/ (the data, "
-        f"gold.csv); total {total:.0f} s")
+    t3 = time.perf_counter()
+    result = evaluate(pred_path, data / "gold.csv", out / "report", baseline=data / "train" / "training.csv",
+                      films=data / "test", detections=out / "detections.json")
+    spread = result.get("spread")
+    if spread:
+        d = spread["difference"]
+        interval = f" (difference {d['value']:+.3f}, 95% CI [{d['low']:+.3f}, {d['high']:+.3f}])" \
+            if d["low"] is not None else ""
+        log(f"[demo] the {round(100 * spread['top_fraction'])}% of joints with the highest ensemble spread: MAE "
+            f"{spread['mae_flagged']:.3f}, the rest {spread['mae_rest']:.3f}{interval}")
+    total = time.perf_counter() - t0
+    log(f"[demo] outputs in {out}/: predictions.csv (+ predictions_uncertainty.csv, detections.json), "
+        f"baseline_predictions.csv, scores.json, phantom_contact_sheet.png, models/ (detectors, regressors, "
+        f"pipeline.json), phantom/ (the data, gold.csv), report/ (metrics.json, figures; evaluated in "
+        f"{time.perf_counter() - t3:.0f} s); total {total:.0f} s")
+    log(f"[demo] report: {out / 'report' / REPORT_FILE}")
     return scores

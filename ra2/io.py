@@ -1,11 +1,13 @@
 """CSVs and films in, predictions out: the project's only door to the file system of the challenge.
 
-- ``training.csv`` / gold CSVs: :func:`read_training_csv` (strict: columns, ids, numbers, ranges, sums),
-  :func:`read_gold_csv` (the same without the sum check).
+- ``training.csv`` / gold CSVs: :func:`read_training_csv` (columns and ids strict; a row with a missing,
+  out-of-range or inconsistent score is skipped and reported), :func:`read_gold_csv` (every row strict,
+  no sum check).
 - ``template.csv``: :func:`read_template_csv` (only ``Patient_ID`` matters; score cells are ignored).
 - ``predictions.csv``: :func:`read_predictions_csv` (for scoring), :func:`write_predictions` (template
   order, atomic), :func:`validate_predictions` (a list of problems, never raises for a broken file).
-- Films: :func:`find_film` and :func:`read_film` (any of JPEG/PNG/TIFF/DICOM -> ``[H, W]`` float32 in [0, 1]).
+- Films: :func:`find_film` (never outside its folder) and :func:`read_film` (any of JPEG/PNG/TIFF/DICOM ->
+  ``[H, W]`` float32 in [0, 1], longer side at most :data:`MAX_FILM_SIDE`).
 
 Every user-facing problem raises :class:`ra2.Ra2Error` with a message naming the file and, where it
 applies, the line (1-based, the header is line 1), the ``Patient_ID`` and the column.
@@ -18,9 +20,11 @@ reported with its line number. TensorFlow is not imported here.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +34,8 @@ import pandas as pd
 from ra2 import Ra2Error
 from ra2 import contract as C
 
+log = logging.getLogger("ra2.io")
+
 FILM_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".dcm")
 """Extensions :func:`find_film` tries, in this order (the contract's ``.jpg`` first)."""
 
@@ -38,6 +44,13 @@ SUM_TOLERANCE = 1e-6
 
 MAX_CELL_PROBLEMS = 200
 """:func:`validate_predictions` lists at most this many cell problems, then one summary line."""
+
+MAX_LISTED_ROWS = 10
+"""The warning about skipped ``training.csv`` rows lists at most this many, then a count."""
+
+MAX_FILM_SIDE = 4096
+"""Longest side, in pixels, of a film returned by :func:`read_film`; a longer film is downscaled at read
+(the challenge's and the phantom's films are 1000-3000 px, so only an oversized scan is touched)."""
 
 # Cell texts that read as "missing" (pandas' defaults, the ones that occur in practice).
 _NA_TEXTS = frozenset({"", "na", "nan", "n/a", "null", "none", "<na>", "-nan", "#n/a"})
@@ -153,16 +166,24 @@ def _score_frame(ids: list[str], values: np.ndarray, columns: tuple[str, ...]) -
 
 
 def read_score_csv(path: str | os.PathLike, *, check_sums: bool = True,
-                   what: str = "training CSV") -> pd.DataFrame:
+                   what: str = "training CSV", skip_bad_rows: bool = False) -> pd.DataFrame:
     """Read and validate a CSV of true scores (``training.csv`` or a gold standard).
 
-    Checks, each failure a :class:`Ra2Error` naming file, line, ``Patient_ID`` and column: the columns
-    are exactly ``contract.COLUMNS`` in that order; ``Patient_ID`` is non-empty and unique; every score
-    cell is a finite number in ``[0, contract.MAX_SCORE[column]]`` (``Overall_*``: non-negative); with
-    ``check_sums``, ``Overall_erosion`` = sum of the erosion columns, ``Overall_narrowing`` = sum of the
-    narrowing columns and ``Overall_Tol`` = their sum (to :data:`SUM_TOLERANCE`).
+    File-level checks, each failure a :class:`Ra2Error` naming the file (and the line where it applies):
+    the columns are exactly ``contract.COLUMNS`` in that order; ``Patient_ID`` is non-empty and unique;
+    every row has the header's number of fields.
 
-    Returns a DataFrame ``[P rows, 90 columns]`` in file order: ``Patient_ID`` as str, the rest float64.
+    Row-level checks: every score cell is a finite number in ``[0, contract.MAX_SCORE[column]]``
+    (``Overall_*``: non-negative); with ``check_sums``, ``Overall_erosion`` = sum of the erosion columns,
+    ``Overall_narrowing`` = sum of the narrowing columns and ``Overall_Tol`` = their sum (to
+    :data:`SUM_TOLERANCE`). A row failing one of them raises :class:`Ra2Error` naming file, line,
+    ``Patient_ID`` and column; with ``skip_bad_rows`` the row is left out instead, one warning (logger
+    ``ra2.io``) lists the skipped rows, and ``df.attrs["skipped_rows"]`` holds one line per skipped row
+    (``"line L, patient 'ID', column 'C': problem"``; empty list when none). A file whose every data row
+    is skipped raises :class:`Ra2Error`: there is nothing left to learn from.
+
+    Returns a DataFrame ``[P rows, 90 columns]`` (the kept rows, in file order): ``Patient_ID`` as str,
+    the rest float64.
     """
     table = _load_table(Path(path), what)
     problems = _column_problems(table.header, C.COLUMNS, "contract.COLUMNS")
@@ -170,47 +191,70 @@ def read_score_csv(path: str | os.PathLike, *, check_sums: bool = True,
         raise Ra2Error(f"{what} {table.path}: " + "; ".join(problems))
     ids = _check_ids(table, what)
     values = np.empty((len(table.rows), len(C.COLUMNS) - 1), dtype=np.float64)
+    kept: list[int] = []
+    skipped: list[str] = []
     for r, (line, row) in enumerate(table.rows):
-        where = f"{what} {table.path}, line {line}, patient {ids[r]!r}"
-        for c, col in enumerate(C.COLUMNS[1:]):
-            x = _parse_number(row[c + 1])
-            if x is None:
-                raise Ra2Error(f"{where}, column {col!r}: not a number: {row[c + 1]!r}")
-            if not math.isfinite(x):
-                raise Ra2Error(f"{where}, column {col!r}: missing or infinite value ({row[c + 1]!r})")
-            if x < 0:
-                raise Ra2Error(f"{where}, column {col!r}: negative score {x:g}")
-            if col in C.MAX_SCORE and x > C.MAX_SCORE[col]:
-                raise Ra2Error(f"{where}, column {col!r}: score {x:g} above the maximum "
-                               f"{C.MAX_SCORE[col]}")
-            values[r, c] = x
-    df = _score_frame(ids, values, C.COLUMNS[1:])
-    if check_sums:
-        _check_sums(df, table, what)
+        problem = _score_row_problem(row[1:], values[r], check_sums)
+        if problem is None:
+            kept.append(r)
+            continue
+        where = f"line {line}, patient {ids[r]!r}, {problem}"
+        if not skip_bad_rows:
+            raise Ra2Error(f"{what} {table.path}, {where}")
+        skipped.append(where)
+    if skipped:
+        if not kept:
+            raise Ra2Error(f"{what} {table.path}: no usable row, all {len(skipped)} skipped "
+                           f"(first: {skipped[0]})")
+        shown = "; ".join(skipped[:MAX_LISTED_ROWS])
+        more = f"; and {len(skipped) - MAX_LISTED_ROWS} more" if len(skipped) > MAX_LISTED_ROWS else ""
+        log.warning("%s %s: skipped %d of %d rows with missing or out-of-range scores: %s%s", what,
+                    table.path, len(skipped), len(table.rows), shown, more)
+    df = _score_frame([ids[r] for r in kept], values[kept], C.COLUMNS[1:])
+    df.attrs["skipped_rows"] = skipped
     return df
 
 
-def _check_sums(df: pd.DataFrame, table: _Table, what: str) -> None:
-    """Raise at the first row whose Overall_* cells differ from the sums of its joint cells."""
-    erosion = df[list(C.EROSION_COLUMNS)].to_numpy().sum(axis=1)
-    narrowing = df[list(C.NARROWING_COLUMNS)].to_numpy().sum(axis=1)
-    expected = {C.OVERALL_EROSION: erosion, C.OVERALL_NARROWING: narrowing,
-                C.OVERALL_TOTAL: erosion + narrowing}
-    for r, (line, _) in enumerate(table.rows):
-        for col in (C.OVERALL_EROSION, C.OVERALL_NARROWING, C.OVERALL_TOTAL):
-            got, want = df.at[r, col], expected[col][r]
-            if abs(got - want) > SUM_TOLERANCE * max(1.0, abs(want)):
-                raise Ra2Error(f"{what} {table.path}, line {line}, patient {df.at[r, C.PATIENT_COLUMN]!r}, "
-                               f"column {col!r}: {got:g} but its joint scores sum to {want:g}")
+def _score_row_problem(cells: list[str], out: np.ndarray, check_sums: bool) -> str | None:
+    """Parse the 89 score cells of one row into ``out`` ([89] float64, ``contract.COLUMNS[1:]`` order).
+
+    Returns None for a good row, else its first problem as ``"column 'C': what is wrong"``."""
+    for c, col in enumerate(C.COLUMNS[1:]):
+        text = cells[c]
+        x = _parse_number(text)
+        if x is None:
+            return f"column {col!r}: not a number: {text!r}"
+        if not math.isfinite(x):
+            return f"column {col!r}: missing or infinite value ({text!r})"
+        if x < 0:
+            return f"column {col!r}: negative score {x:g}"
+        if col in C.MAX_SCORE and x > C.MAX_SCORE[col]:
+            return f"column {col!r}: score {x:g} above the maximum {C.MAX_SCORE[col]}"
+        out[c] = x
+    if not check_sums:
+        return None
+    value = dict(zip(C.COLUMNS[1:], out))
+    erosion = math.fsum(value[c] for c in C.EROSION_COLUMNS)
+    narrowing = math.fsum(value[c] for c in C.NARROWING_COLUMNS)
+    for col, want in ((C.OVERALL_EROSION, erosion), (C.OVERALL_NARROWING, narrowing),
+                      (C.OVERALL_TOTAL, erosion + narrowing)):
+        got = value[col]
+        if abs(got - want) > SUM_TOLERANCE * max(1.0, abs(want)):
+            return f"column {col!r}: {got:g} but its joint scores sum to {want:g}"
+    return None
 
 
-def read_training_csv(path: str | os.PathLike) -> pd.DataFrame:
+def read_training_csv(path: str | os.PathLike, *, strict: bool = False) -> pd.DataFrame:
     """Read ``training.csv``: :func:`read_score_csv` with every check, sums included.
 
-    The challenge states that the ``Overall_*`` sums hold in the training data, so a row where they do
-    not is an error (a corrupted or hand-edited file), reported with its line and patient.
+    A row with a missing (NaN, empty), non-numeric, infinite, negative or above-maximum score, or whose
+    ``Overall_*`` cells differ from the sums of its joints (the challenge states they hold), is a bad
+    record, not a bad file: it is skipped, the skipped rows are logged in one warning and listed in
+    ``df.attrs["skipped_rows"]`` (so ``len(df.attrs["skipped_rows"])`` is their count). With ``strict``
+    the first bad row raises :class:`Ra2Error` instead. Problems of the whole file (columns, ids, ragged
+    rows, every row bad) always raise.
     """
-    return read_score_csv(path, check_sums=True, what="training CSV")
+    return read_score_csv(path, check_sums=True, what="training CSV", skip_bad_rows=not strict)
 
 
 def read_gold_csv(path: str | os.PathLike) -> pd.DataFrame:
@@ -480,23 +524,37 @@ def find_film(folder: str | os.PathLike, patient_id: str, limb: str) -> Path:
     """The film of one patient's limb in ``folder``.
 
     Tries ``contract.film_name(patient_id, limb)`` (``{id}-{limb}.jpg``) first, then the other
-    :data:`FILM_EXTENSIONS`, each in lower then upper case. Raises :class:`Ra2Error` naming the folder
-    and the names tried when none exists.
+    :data:`FILM_EXTENSIONS`, each in lower then upper case. A ``Patient_ID`` with leading or trailing
+    spaces (a padded template cell) is tried as written, then stripped. Raises :class:`Ra2Error` naming
+    the folder and the names tried when none exists.
+
+    A film is only ever looked for inside ``folder``: a ``Patient_ID`` holding a path separator (``/``,
+    ``\\``) or a NUL byte, e.g. ``../other``, raises :class:`Ra2Error` ("not a safe file name") before the
+    file system is touched, so it is treated like any film that cannot be found (:mod:`ra2.pipeline`
+    then predicts that patient's joints from its fallback). ``..`` without a separator is harmless: the
+    name becomes ``..-LH.jpg``, a file inside ``folder``.
     """
     folder = Path(folder)
     if limb not in C.LIMBS:
         raise Ra2Error(f"unknown limb {limb!r}; expected one of {', '.join(C.LIMBS)}")
+    unsafe = [ch for ch in ("/", "\\", "\x00", os.sep, os.altsep) if ch and ch in patient_id]
+    if unsafe:
+        raise Ra2Error(f"film of patient {patient_id!r} ({C.LIMB_NAMES[limb]}): the Patient_ID is not a safe "
+                       f"file name (it holds {unsafe[0]!r}); no film is read outside {folder}")
     if not folder.is_dir():
         raise Ra2Error(f"film folder {folder}: not found")
+    names = [patient_id] + ([patient_id.strip()] if patient_id.strip() not in ("", patient_id) else [])
     tried = []
-    for ext in FILM_EXTENSIONS:
-        for variant in (ext, ext.upper()):
-            candidate = folder / C.film_name(patient_id, limb, variant)
-            tried.append(candidate.name)
-            if candidate.is_file():
-                return candidate
+    for name in names:
+        for ext in FILM_EXTENSIONS:
+            for variant in (ext, ext.upper()):
+                candidate = folder / C.film_name(name, limb, variant)
+                if variant == ext:
+                    tried.append(candidate.name)
+                if candidate.is_file():
+                    return candidate
     raise Ra2Error(f"film of patient {patient_id!r} ({C.LIMB_NAMES[limb]}) not found in {folder}: "
-                   f"tried {', '.join(tried[::2])} (any case)")
+                   f"tried {', '.join(tried)} (any case)")
 
 
 def _is_dicom(path: Path) -> bool:
@@ -524,9 +582,24 @@ def read_film(path: str | os.PathLike) -> np.ndarray:
       transform becomes [0, 1], its smallest modality value black (so a negative slope flips the
       image); ``MONOCHROME1`` (bright = low values) is inverted so that bone is bright.
 
-    EXIF orientation is not applied (the challenge's films are stored upright).
+    EXIF orientation is not applied (the challenge's films are stored upright). The file's content, not
+    its extension, decides the decoder: a PNG or DICOM file named ``.jpg`` is read as what it is.
 
-    Raises :class:`Ra2Error` naming the file when it is missing, empty or unreadable.
+    Size: a film whose longer side exceeds :data:`MAX_FILM_SIDE` is downscaled at read by the smallest
+    integer factor ``f`` that brings it within, to ``[ceil(H / f), ceil(W / f)]``, each pixel the mean of
+    its ``f x f`` block (a JPEG is decoded at 1/2, 1/4 or 1/8 scale by the decoder itself where that
+    suffices, so its full-size pixels are never held in memory; other formats are decoded, reduced by
+    Pillow, then converted). Boxes found on a downscaled film are in its own pixels, like any film's.
+    Memory is bounded by Pillow's decompression-bomb guard: a film of more than
+    ``2 * PIL.Image.MAX_IMAGE_PIXELS`` pixels (about 179 Mpx, e.g. 13,400 x 13,400, with Pillow's
+    default) is refused with a one-line :class:`Ra2Error`, not read, because Pillow will not open it
+    without switching its guard off for the whole process, and no radiograph is that large (a forged
+    header is the likelier cause); the same limit applies to DICOM. A film between ``MAX_IMAGE_PIXELS``
+    and twice that is read and downscaled, and Pillow's ``DecompressionBombWarning`` for it is silenced
+    (the rule above is the answer to it).
+
+    Raises :class:`Ra2Error` naming the file when it is missing, empty, unreadable, truncated or too
+    large.
     """
     path = Path(path)
     if not path.exists():
@@ -583,22 +656,76 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., :3] @ _LUMA.astype(rgb.dtype)
 
 
+def _pixel_limit() -> int | None:
+    """Pixels above which a film is refused: Pillow's decompression-bomb error threshold, twice
+    ``PIL.Image.MAX_IMAGE_PIXELS`` (read at call time; None when a user switched the guard off)."""
+    from PIL import Image
+
+    return None if Image.MAX_IMAGE_PIXELS is None else 2 * int(Image.MAX_IMAGE_PIXELS)
+
+
+def _downscale_factor(height: int, width: int) -> int:
+    """Smallest integer f with ``max(ceil(height / f), ceil(width / f)) <= MAX_FILM_SIDE``."""
+    return max(1, -(-max(height, width) // MAX_FILM_SIDE))
+
+
+def _block_mean(a: np.ndarray, f: int) -> np.ndarray:
+    """``[H, W]`` -> ``[ceil(H / f), ceil(W / f)]`` float32: the mean of each ``f x f`` block (the last
+    row/column of blocks: the mean of the pixels they have)."""
+    if f == 1:
+        return a
+    rows, cols = np.arange(0, a.shape[0], f), np.arange(0, a.shape[1], f)
+    sums = np.add.reduceat(np.add.reduceat(a, rows, axis=0, dtype=np.float64), cols, axis=1)
+    counts = np.outer(np.diff(np.append(rows, a.shape[0])), np.diff(np.append(cols, a.shape[1])))
+    return (sums / counts).astype(np.float32)
+
+
+def _open_image(path: Path):
+    """``PIL.Image.open`` with Pillow's decompression-bomb guard turned into :class:`Ra2Error`."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        # A film past MAX_IMAGE_PIXELS (but not twice that) is read and downscaled by read_film's rule.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise Ra2Error(f"film {path}: refused, more than {_pixel_limit()} pixels, Pillow's "
+                           f"decompression-bomb limit ({exc})") from None
+
+
 def _read_bitmap(path: Path) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
-            im.seek(0)
+        with _open_image(path) as opened:
+            opened.seek(0)
+            width, height = opened.size
+            f = _downscale_factor(height, width)
+            target = (-(-width // f), -(-height // f))
+            if f > 1 and opened.format == "JPEG":
+                opened.draft(opened.mode, target)  # DCT scaling: decode at 1/2, 1/4 or 1/8 size
+            im = opened
             mode = im.mode
             if mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-                mode = im.mode
             elif mode == "PA":
                 im = im.convert("RGBA")
-                mode = "RGBA"
             elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
                 im = im.convert("RGB")
-                mode = "RGB"
+            if im.size != target:
+                # Pillow cannot reduce these modes; alpha is dropped first (it is ignored anyway, and
+                # Pillow would otherwise average premultiplied colours).
+                shrinkable = {"1": "L", "RGBA": "RGB", "RGBX": "RGB", "RGBa": "RGB", "LA": "L", "La": "L"}
+                if im.mode in shrinkable:
+                    im = im.convert(shrinkable[im.mode])
+                elif im.mode.startswith("I;16"):
+                    im = im.convert("I")
+                if im.size == (width, height):
+                    im = im.reduce(f)  # exact f x f block means
+                else:  # the JPEG decoder already scaled it: box-filter the rest of the way
+                    im = im.resize(target, Image.Resampling.BOX)
+            mode = im.mode
             a = np.asarray(im)
     except UnidentifiedImageError:
         raise Ra2Error(f"film {path}: not an image file Pillow can read") from None
@@ -622,11 +749,15 @@ def _read_dicom(path: Path) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, defer_size=2 ** 16)  # pixel bytes read only once the size is known
     except InvalidDicomError as exc:
         raise Ra2Error(f"film {path}: not a valid DICOM file ({exc})") from None
     if "PixelData" not in ds:
         raise Ra2Error(f"film {path}: DICOM file without pixel data")
+    pixels, limit = int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0), _pixel_limit()
+    if limit is not None and pixels > limit:
+        raise Ra2Error(f"film {path}: refused, {ds.Columns} x {ds.Rows} = {pixels} pixels, more than "
+                       f"{limit}, Pillow's decompression-bomb limit (applied to DICOM too)")
     try:
         stored = ds.pixel_array
     except Exception as exc:
@@ -642,7 +773,8 @@ def _read_dicom(path: Path) -> np.ndarray:
                 from pydicom.pixels import convert_color_space
 
                 stored = convert_color_space(stored, photometric, "RGB")
-            return _luminance(_to_unit(stored))
+            grey = _luminance(_to_unit(stored))
+            return _block_mean(grey, _downscale_factor(*grey.shape))
         raise Ra2Error(f"film {path}: unsupported DICOM photometric interpretation {photometric}")
     if stored.ndim != 2:
         raise Ra2Error(f"film {path}: expected one grey frame, got pixel array shape {stored.shape}")
@@ -663,4 +795,4 @@ def _read_dicom(path: Path) -> np.ndarray:
         unit = (values - lo) / (hi - lo)
     if photometric == "MONOCHROME1":
         unit = 1.0 - unit
-    return np.clip(unit, 0.0, 1.0)
+    return _block_mean(np.clip(unit, 0.0, 1.0), _downscale_factor(*unit.shape))

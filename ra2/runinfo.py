@@ -79,11 +79,24 @@ def environment(tensorflow: bool = True) -> dict:
     return env
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """A stream handler that writes to whatever ``sys.stderr`` is when a record is emitted, not the object it
+    was at set-up (which a notebook, a test's capture or a redirection may since have replaced and closed)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def configure_logging(level: int = logging.INFO) -> None:
-    """One logging set-up for every command: ``HH:MM:SS name LEVEL message`` on stderr."""
+    """One logging set-up for every command: ``HH:MM:SS name LEVEL message`` on the current stderr."""
     root = logging.getLogger()
     if not any(getattr(h, "_ra2", False) for h in root.handlers):
-        handler = logging.StreamHandler()
+        handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s", "%H:%M:%S"))
         handler._ra2 = True
         root.addHandler(handler)

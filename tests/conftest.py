@@ -31,3 +31,14 @@ def film_removed(path):
         yield
     finally:
         path.write_bytes(kept)
+
+
+@contextmanager
+def film_replaced(path, data: bytes):
+    """``path`` holding ``data`` (e.g. a truncated image) for the duration of the block, restored afterwards."""
+    kept = path.read_bytes()
+    path.write_bytes(data)
+    try:
+        yield
+    finally:
+        path.write_bytes(kept)

@@ -25,3 +25,7 @@ def test_demo_writes_valid_predictions_scores_and_sheet(tmp_path, capsys):
     assert (out / "phantom_contact_sheet.png").stat().st_size > 10_000
     assert (out / "models" / "pipeline.json").is_file() and (out / "run.json").is_file()
     assert json.loads((out / "run.json").read_text())["command"] == "ra2 demo"
+    # the per-joint spread beside the predictions, and the report, whose path is the last line printed
+    assert (out / "predictions_uncertainty.csv").is_file() and (out / "detections.json").is_file()
+    assert printed.strip().splitlines()[-1] == f"[demo] report: {out / 'report' / 'report.html'}"
+    assert (out / "report" / "report.html").stat().st_size > 50_000 and (out / "report" / "metrics.json").is_file()

@@ -49,8 +49,9 @@ def test_training_accepts_byte_order_mark_and_blank_trailing_lines(tmp_path, tra
 
 
 def _expect_error(path, *fragments):
+    """read_training_csv(strict=True) raises a Ra2Error naming the file and holding every fragment."""
     with pytest.raises(Ra2Error) as info:
-        rio.read_training_csv(path)
+        rio.read_training_csv(path, strict=True)
     msg = str(info.value)
     assert str(path) in msg
     for frag in fragments:
@@ -99,6 +100,11 @@ def test_training_bad_cells_name_line_patient_column(tmp_path, train_df, value, 
     df = train_df.astype({"LH_pip_J__2": object})
     df.loc[1, "LH_pip_J__2"] = value
     _expect_error(_write_train(tmp_path, df), "line 3", "patient 'UAB002'", "column 'LH_pip_J__2'", fragment)
+    # by default the bad row is skipped and reported, the others kept
+    got = rio.read_training_csv(tmp_path / "training.csv")
+    assert list(got[C.PATIENT_COLUMN]) == ["0001", "UAB003"]
+    [skipped] = got.attrs["skipped_rows"]
+    assert skipped.startswith("line 3, patient 'UAB002', column 'LH_pip_J__2'") and fragment in skipped
 
 
 def test_training_maximum_score_of_each_data_set_is_accepted(tmp_path, train_df):
@@ -109,17 +115,19 @@ def test_training_maximum_score_of_each_data_set_is_accepted(tmp_path, train_df)
     df[C.OVERALL_NARROWING] = df[list(C.NARROWING_COLUMNS)].sum(axis=1)
     df[C.OVERALL_TOTAL] = df[C.OVERALL_EROSION] + df[C.OVERALL_NARROWING]
     got = rio.read_training_csv(_write_train(tmp_path, df))
-    assert got["LF_mtp_E__1"].tolist() == [10.0] * 3
+    assert got["LF_mtp_E__1"].tolist() == [10.0] * 3 and got.attrs["skipped_rows"] == []
     df.loc[0, "LH_mcp_E__2"] = 6.0  # hand erosion is 0-5
     _expect_error(_write_train(tmp_path, df, "f.csv"), "line 2", "'LH_mcp_E__2'", "above the maximum 5")
 
 
 @pytest.mark.parametrize("column", [C.OVERALL_TOTAL, C.OVERALL_EROSION, C.OVERALL_NARROWING])
-def test_training_overall_not_equal_to_sum_is_an_error(tmp_path, train_df, column):
+def test_training_overall_not_equal_to_sum_is_a_bad_row(tmp_path, train_df, column):
     df = train_df.copy()
     df.loc[2, column] += 1
     msg = _expect_error(_write_train(tmp_path, df), "line 4", "patient 'UAB003'", f"column {column!r}")
     assert "sum to" in msg
+    got = rio.read_training_csv(tmp_path / "training.csv")  # default: the row is skipped
+    assert list(got[C.PATIENT_COLUMN]) == ["0001", "UAB002"] and len(got.attrs["skipped_rows"]) == 1
     # a gold standard is read without the sum check
     assert rio.read_gold_csv(tmp_path / "training.csv").loc[2, column] == df.loc[2, column]
 

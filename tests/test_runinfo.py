@@ -37,3 +37,21 @@ def test_filter_drops_native_lines_written_to_fd2_and_keeps_the_rest():
     proc = subprocess.run([sys.executable, "-c", child], capture_output=True, timeout=60,
                           env=dict(env, RA2_NATIVE_LOGS="1"))
     assert proc.stderr.count(b"0000 00:00:") == 2  # switched off: everything passes
+
+
+def test_run_log_follows_the_current_stderr(monkeypatch):
+    """The handler set up once keeps working when stderr is replaced and the old stream closed (notebooks,
+    captured test output, later commands in one process)."""
+    import io
+    import logging
+
+    from ra2.runinfo import configure_logging
+
+    first = io.StringIO()
+    monkeypatch.setattr("sys.stderr", first)
+    configure_logging()
+    first.close()
+    second = io.StringIO()
+    monkeypatch.setattr("sys.stderr", second)
+    logging.getLogger("ra2.test").info("after the first stream closed")
+    assert "after the first stream closed" in second.getvalue()

@@ -72,20 +72,31 @@ def standardize(images: np.ndarray, eps: float = 1e-6) -> np.ndarray:
 
 def crop_sets_from_films(films: Iterable[tuple[str, str, np.ndarray, Mapping[str, tuple]]],
                          labels: pd.DataFrame | None, sizes: Mapping[str, int],
-                         margin: float = DEFAULT_MARGIN) -> dict[str, CropSet]:
+                         margin: float = DEFAULT_MARGIN, failures: dict | None = None) -> dict[str, CropSet]:
     """Cut the crop data sets from films and their site boxes.
 
     Args:
         films: ``(patient_id, limb, film [H, W] float32, {site_id: (y1, x1, y2, x2) in film pixels})``.
         labels: scores indexed by ``Patient_ID`` with joint columns, or None (labels become NaN).
         sizes: data set -> crop side; data sets not in ``sizes`` are skipped.
+        failures: when given, a site whose crop cannot be cut (e.g. a non-finite box) is skipped and recorded
+            as ``failures[(patient_id, site_id)] = message`` (the fallback is at the joint); when None, such an
+            error propagates.
 
     Returns:
         data set -> :class:`CropSet` (every data set of ``sizes``, possibly empty).
     """
     acc: dict[str, dict[str, list]] = {d: {"images": [], "labels": [], "pids": [], "cols": []} for d in sizes}
     for patient_id, limb, film, boxes in films:
-        crops = site_crops(film, boxes, limb, sizes, margin=margin)
+        if failures is None:
+            crops = site_crops(film, boxes, limb, sizes, margin=margin)
+        else:
+            crops = {}
+            for site_id, box in boxes.items():
+                try:
+                    crops.update(site_crops(film, {site_id: box}, limb, sizes, margin=margin))
+                except Exception as exc:  # noqa: BLE001 - one joint's crop costs that joint
+                    failures[(str(patient_id), site_id)] = f"{type(exc).__name__}: {exc}"
         for site_id, per_dataset in crops.items():
             for score in contract.scores_of_site(site_id):
                 if score.dataset not in per_dataset:

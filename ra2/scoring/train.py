@@ -344,12 +344,35 @@ def save_member(model, net: RegressorConfig, meta: dict, folder: str | Path) -> 
     return folder
 
 
+MEMBER_OOF = "oof.npz"
+"""A member's out-of-fold predictions (its validation fold), kept so that a resumed run can reuse the member."""
+
+
+def reusable_member(folder: Path, run_key: str | None) -> dict | None:
+    """The metadata of a complete member in ``folder`` trained under ``run_key``, or None. ``metadata.json``
+    is written last, so a member killed while being written is never reused."""
+    if run_key is None:
+        return None
+    files = [folder / f for f in (*MEMBER_FILES, MEMBER_OOF)]
+    if not all(f.is_file() for f in files):
+        return None
+    try:
+        meta = json.loads((folder / "metadata.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if meta.get("run_key") == run_key else None
+
+
 def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Path, seed: int = 0,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, run_key: str | None = None) -> dict:
     """Train the k members of one data set, choose its zero threshold on out-of-fold predictions.
 
-    Writes ``out_dir/member_<k>/{config.json, model.weights.h5, metadata.json}`` and
+    Writes ``out_dir/member_<k>/{config.json, model.weights.h5, oof.npz, metadata.json}`` and
     ``out_dir/ensemble.json``; returns the ``ensemble.json`` content.
+
+    ``run_key``: a fingerprint of the inputs and configuration (:func:`ra2.pipeline.training_fingerprint`);
+    each member records it, and a member already complete under the same key is reused, not retrained: a
+    killed run resumes where it stopped.
     """
     dataset = crops.dataset
     net, train = profile.networks[dataset], profile.training[dataset]
@@ -364,18 +387,31 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
     model = None
     for k in range(profile.n_folds):
         tr, va = fold_indices(folds, k)
+        folder = out_dir / f"member_{k}"
+        members.append(f"member_{k}")
+        meta = reusable_member(folder, run_key)
+        if meta is not None:
+            kept = np.load(folder / MEMBER_OOF)
+            if len(kept["predictions"]) == len(va):
+                oof[va] = kept["predictions"]
+                if oof_views is not None:
+                    oof_views[va] = kept["views"]
+                log.info("%s member %d/%d: reused (complete in %s from the same inputs and configuration)",
+                         dataset, k + 1, profile.n_folds, folder)
+                continue
+        (folder / "metadata.json").unlink(missing_ok=True)  # the member is incomplete until it is rewritten
         t0 = time.time()
         model, meta, pred = train_member(net, train, crops.subset(tr), crops.subset(va), seed=seed + 101 * k,
                                          progress=progress, desc=f"{dataset} fold {k + 1}/{profile.n_folds}",
                                          model=model)
-        meta["fold"] = k
-        meta["n_folds"] = profile.n_folds
-        meta["profile"] = profile.name
-        save_member(model, net, meta, out_dir / f"member_{k}")
+        meta.update(fold=k, n_folds=profile.n_folds, profile=profile.name, run_key=run_key)
         oof[va] = pred
+        views = predict_views(model, crops.images[va]) if oof_views is not None else np.full(len(va), np.nan)
         if oof_views is not None:
-            oof_views[va] = predict_views(model, crops.images[va])
-        members.append(f"member_{k}")
+            oof_views[va] = views
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / MEMBER_OOF, predictions=pred, views=views)
+        save_member(model, net, meta, folder)
         log.info("%s member %d/%d: %d training crops, %d epochs, validation log2 RMSE %.4f (best epoch %d), %.0f s",
                  dataset, k + 1, profile.n_folds, len(tr), meta["epochs_run"], meta["validation"]["log2_rmse"],
                  meta["best_epoch"], time.time() - t0)
@@ -453,12 +489,13 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
 
 
 def train_regressors_on_crops(crop_sets: dict[str, CropSet], out_dir: str | Path, profile: RegressorProfile,
-                              progress: bool = True, seed: int = 0) -> dict:
+                              progress: bool = True, seed: int = 0, run_key: str | None = None) -> dict:
     """Train one ensemble per crop set (data set -> :class:`~ra2.scoring.data.CropSet` with labels).
 
     Writes ``out_dir/profile.json`` and ``out_dir/<dataset>/``; when ``out_dir`` then holds all three
     ensembles and the profile's ``context`` is on, the patient context model is fitted on their out-of-fold
-    predictions (``out_dir/context.json``, :mod:`ra2.scoring.context`).
+    predictions (``out_dir/context.json``, :mod:`ra2.scoring.context`). ``run_key``: see :func:`train_ensemble`
+    (members complete under the same key are reused).
 
     Returns:
         data set -> its ``ensemble.json`` content, plus ``"seconds"`` (and ``"context"``: the context
@@ -475,7 +512,7 @@ def train_regressors_on_crops(crop_sets: dict[str, CropSet], out_dir: str | Path
          "training": {d: prof.training[d].to_dict() for d in datasets}}, indent=2, sort_keys=True) + "\n")
     result: dict = {}
     for d in datasets:
-        result[d] = train_ensemble(crop_sets[d], prof, out_dir / d, seed=seed, progress=progress)
+        result[d] = train_ensemble(crop_sets[d], prof, out_dir / d, seed=seed, progress=progress, run_key=run_key)
     if prof.context and all((out_dir / d / "oof_predictions.npz").is_file() for d in contract.DATASETS):
         from ra2.scoring.context import train_context
 

@@ -139,3 +139,29 @@ def test_predict_joints_with_context_corrects_raw_predictions(trained):
     assert frame.loc[0, "LH_pip_J__3"] == 0.0  # no crop: the fill value 0, corrected to 0
     narrowing = frame.loc[0, list(contract.NARROWING_COLUMNS)].to_numpy(dtype=float)
     assert narrowing.sum() == pytest.approx(2 * both)  # every other narrowing joint: fill 0, corrected to 0
+
+
+def test_spread_is_the_std_of_every_member_on_every_view(trained):
+    from ra2 import contract
+    from ra2.scoring.ensemble import predict_joints_with_spread
+
+    out, crops, _ = trained
+    ens = Ensemble(out)
+    x = crops.images[:6]
+    each = ens.member_view_predictions(x, tta=True)
+    assert each.shape == (2, 4, 6)  # 2 members x 4 test-time views x 6 crops
+    # the views written out: member k on the flipped crop is view 1
+    model = ens.member_network(ens.member_dirs[1])
+    np.testing.assert_allclose(each[1, 1], predict_images(model, x[:, :, ::-1]), rtol=1e-5)
+    score, spread = ens.predict_with_spread(x, tta=True)
+    clipped = np.clip(each, 0, 4).reshape(8, 6)
+    np.testing.assert_allclose(spread, np.sqrt(((clipped - clipped.mean(axis=0)) ** 2).mean(axis=0)), rtol=1e-6)
+    np.testing.assert_allclose(score, ens.predict(x, tta=True), rtol=1e-6)
+    raw, _ = ens.predict_with_spread(x, tta=True, cut=False)
+    np.testing.assert_allclose(raw, ens.predict_clipped(x, tta=True), rtol=1e-6)
+
+    sub = CropSet("narrowing", x[:2], crops.labels[:2], np.array(["A", "B"]), np.array(["LH_pip_J__2"] * 2))
+    frame, spreads = predict_joints_with_spread({"narrowing": ens}, {"narrowing": sub}, ["A", "B"], tta=True)
+    assert list(spreads.columns) == list(frame.columns)
+    np.testing.assert_allclose(spreads["LH_pip_J__2"], spread[:2], rtol=1e-6)
+    assert spreads[list(contract.JOINT_COLUMNS)].notna().to_numpy().sum() == 2  # NaN without a crop

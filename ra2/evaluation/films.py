@@ -1,0 +1,106 @@
+"""What the evaluation figures need from films: the joint layout schematics, the detections file, and the
+crops of the worst-scored joints.
+
+Boxes are ``(y1, x1, y2, x2)`` in pixels of the original film; site centres are ``(y, x)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ra2 import Ra2Error, contract
+
+LAYOUT_SEED = 0
+LAYOUT_SIZE_SCALE = 0.3
+
+
+def limb_layouts(seed: int = LAYOUT_SEED, size_scale: float = LAYOUT_SIZE_SCALE
+                 ) -> dict[str, tuple[np.ndarray, dict[str, tuple[float, float]]]]:
+    """A schematic of each limb from the phantom's layout: limb -> (undamaged phantom film ``[H, W]`` float in
+    [0, 1], site id -> box centre ``(y, x)`` in its pixels). The same seed gives the same schematics; the
+    four films share one anatomy draw (right limbs are mirror images of the left)."""
+    from ra2.phantom.render import render_film
+
+    out = {}
+    for limb in contract.LIMBS:
+        image, ann = render_film(limb, {}, np.random.default_rng(seed), size_scale)
+        centres = {o.site_id: ((o.box[0] + o.box[2]) / 2, (o.box[1] + o.box[3]) / 2)
+                   for o in ann.objects if o.site_id}
+        out[limb] = (np.asarray(image, dtype=np.float32) / 255.0, centres)
+    return out
+
+
+def read_detections(path: str | Path) -> dict:
+    """A ``detections.json`` (:meth:`ra2.pipeline.DetectionRecord.to_dict`): ``{"films": {"{patient}-{limb}":
+    {site id: box}}, "box_sources": {...: {site id: source}}, ...}``. Raises :class:`Ra2Error` naming the file
+    when it is missing, not JSON or has no ``films``."""
+    path = Path(path)
+    if not path.is_file():
+        raise Ra2Error(f"{path}: no such file")
+    try:
+        doc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Ra2Error(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("films"), dict):
+        raise Ra2Error(f"{path}: no 'films' object (expected the detections.json written by `ra2 predict`)")
+    for key, boxes in doc["films"].items():
+        if "-" not in key or key.rsplit("-", 1)[1] not in contract.LIMBS:
+            raise Ra2Error(f"{path}: film key {key!r} is not '<patient>-<LH|RH|LF|RF>'")
+        for site_id, box in boxes.items():
+            if site_id not in contract.SITE_BY_ID or len(box) != 4:
+                raise Ra2Error(f"{path}: film {key!r}: bad site {site_id!r} or box {box!r}")
+    doc.setdefault("box_sources", {})
+    return doc
+
+
+def _film(films_dir: Path, key: str) -> np.ndarray | None:
+    from ra2.io import find_film, read_film
+
+    pid, limb = key.rsplit("-", 1)
+    try:
+        return read_film(find_film(films_dir, pid, limb))
+    except Ra2Error:
+        return None
+
+
+def overlay_films(films_dir: str | Path, detections: Mapping, n: int = 4
+                  ) -> list[tuple[str, np.ndarray, dict, dict]]:
+    """Up to ``n`` films for :func:`ra2.evaluation.figures.detection_overlays`: the first patient's four limbs
+    (in ``detections`` order), then further patients' films; films absent from ``films_dir`` are skipped.
+    Each entry: ``(key, film [H, W] float32, {site id: box}, {site id: source})``."""
+    out = []
+    for key, boxes in detections["films"].items():
+        if len(out) >= n:
+            break
+        film = _film(Path(films_dir), key)
+        if film is not None:
+            out.append((key, film, boxes, detections["box_sources"].get(key, {})))
+    return out
+
+
+def worst_crops(films_dir: str | Path, detections: Mapping, cells: Sequence[Mapping], size: int = 64,
+                margin: float = 0.2) -> list[tuple[np.ndarray, str]]:
+    """Crops of the given cells (:func:`ra2.evaluation.stats.worst_cells`: patient, column, gold, prediction),
+    cut around the detected box of the cell's site as the regressors saw it (right limbs mirrored), each
+    with the caption ``"<patient> <joint>\\ntrue <g> pred <p>"``. Cells whose film or box is absent are skipped."""
+    from ra2.detection.crops import cut_crop
+
+    cache: dict[str, np.ndarray | None] = {}
+    out = []
+    for cell in cells:
+        score = contract.SCORE_BY_COLUMN[cell["column"]]
+        key = f"{cell['patient']}-{score.limb}"
+        box = detections["films"].get(key, {}).get(score.site.id)
+        if box is None:
+            continue
+        if key not in cache:
+            cache[key] = _film(Path(films_dir), key)
+        if cache[key] is None:
+            continue
+        crop = cut_crop(cache[key], box, size, mirror=contract.is_right(score.limb), margin=margin)
+        out.append((crop, f"{cell['patient']} {cell['column']}\ntrue {cell['gold']:.0f} pred {cell['prediction']:.1f}"))
+    return out
