@@ -24,7 +24,6 @@ row, no more), and the model step is skipped: there is nothing to predict.
 
 from __future__ import annotations
 
-import json
 import logging
 import resource
 import sys
@@ -52,13 +51,6 @@ def constant_predictions(template: pd.DataFrame, value: float = FALLBACK_CONSTAN
     return contract.add_overall(df)
 
 
-def write_summary(path: Path, summary: dict) -> None:
-    """Write ``summary`` as JSON to ``path`` atomically (a temporary file in the same folder, then a rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True, default=str) + "\n")
-    tmp.replace(path)
-
-
 def peak_memory_mb() -> float:
     """Peak resident memory of this process so far, MiB (``getrusage``: KiB on Linux, bytes on macOS)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -77,7 +69,7 @@ def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: P
     is written all the same).
     With no patient in the template, ``model_step`` is not called and the file is header-only.
     """
-    from ra2.runinfo import environment
+    from ra2.runinfo import environment, write_json
 
     t0 = time.perf_counter()
     output_dir = Path(output_dir)
@@ -98,7 +90,7 @@ def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: P
         summary["peak_memory_mb"] = peak_memory_mb()
         summary["environment"] = environment(tensorflow="tensorflow" in sys.modules)
         try:
-            write_summary(output_dir / SUMMARY_FILE, summary)
+            write_json(output_dir / SUMMARY_FILE, summary)
         except OSError as exc:  # the summary must never cost the predictions
             log.error("cannot write %s: %s", output_dir / SUMMARY_FILE, exc)
 

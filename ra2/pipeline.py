@@ -27,6 +27,7 @@ import json
 import logging
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,7 @@ import pandas as pd
 
 from ra2 import Ra2Error, contract
 from ra2.profiles import DEFAULTS, check_profile
-from ra2.runinfo import environment
+from ra2.runinfo import environment, write_json
 
 log = logging.getLogger("ra2.pipeline")
 
@@ -69,11 +70,6 @@ def shipped_detectors(env=None) -> Path | None:
         if detectors_complete(folder):
             return folder
     return None
-
-
-def _write_json(path: Path, doc: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
 
 
 def _film_names(folder: Path, patient_ids) -> list[tuple[str, str, Path | None]]:
@@ -195,7 +191,7 @@ class Trainer:
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
             log.warning("models in %s were made from other inputs or configuration (changed: %s): rebuilding",
                         models_dir, ", ".join(changed) or "unknown")
-        _write_json(path, fingerprint)
+        write_json(path, fingerprint)
         return False
 
     def _copy_detectors(self, source: Path, det_dir: Path) -> None:
@@ -252,7 +248,7 @@ class Trainer:
         fingerprint = training_fingerprint(train_dir, self.profile, self.seed, self.detectors_from,
                                            self.train_detectors)
         reused = self._prepare(models_dir, fingerprint)
-        _write_json(models_dir / "environment.json", environment())  # the machine the models were trained on
+        write_json(models_dir / "environment.json", environment())  # the machine the models were trained on
         det_info = self._detectors(train_dir, models_dir / DETECTORS_DIR)
         t_det = time.time() - t0
 
@@ -266,7 +262,7 @@ class Trainer:
         crop_sets = crop_sets_from_films(films, labels, prof.sizes(), margin=prof.margin)
         if not record.boxes:
             raise Ra2Error(f"{train_dir}: no training films found")
-        _write_json(models_dir / TRAINING_BOXES, record.to_dict())
+        write_json(models_dir / TRAINING_BOXES, record.to_dict())
         t_detect = time.time() - t0 - t_det
 
         log.info("training the regressor ensembles (profile %s: %d folds) on %s crops", prof.name, prof.n_folds,
@@ -277,7 +273,7 @@ class Trainer:
             "profile": self.profile, "seed": self.seed, "fingerprint": fingerprint["key"], "reused": reused,
             "train_dir": str(train_dir), "patients": int(len(train_df)), "films": len(record.boxes),
             "training_rows_skipped": list(train_df.attrs.get("skipped_rows", [])),
-            "missing_films": record.missing, "failed_films": record.to_dict()["failed_films"], "detectors": det_info, "training_box_sources": record.sources,
+            "missing_films": record.missing, "failed_films": record.failed, "detectors": det_info, "training_box_sources": record.sources,
             "crops_from": f"detected boxes (models_dir/{TRAINING_BOXES}), not ground truth",
             "regressors": {d: {"threshold": v["threshold"], "oof": v["oof"]} for d, v in reg.items()
                            if d in contract.DATASETS},
@@ -286,7 +282,7 @@ class Trainer:
             "seconds": {"detectors": round(t_det, 1), "detect_training_films": round(t_detect, 1),
                         "regressors": reg["seconds"], "total": round(time.time() - t0, 1)},
         }
-        _write_json(models_dir / PIPELINE_FILE, summary)
+        write_json(models_dir / PIPELINE_FILE, summary)
         return summary
 
 
@@ -295,7 +291,7 @@ class DetectionRecord:
 
     ``boxes``: ``"{patient}-{limb}"`` -> site id -> box ``(y1, x1, y2, x2)`` in film pixels; ``sources``: box
     source (detected / reassigned / layout) -> count; ``missing``: films not found; ``failed``:
-    ``"{patient}-{limb}"`` -> ``(reason, message)`` for films that could not be read (``film_unreadable``) or
+    ``"{patient}-{limb}"`` -> ``{"reason", "message"}`` for films that could not be read (``film_unreadable``) or
     detected (``detection_failed``); ``read``: films read.
     """
 
@@ -304,7 +300,7 @@ class DetectionRecord:
         self.box_sources: dict[str, dict[str, str]] = {}  # "{patient}-{limb}" -> site id -> box source
         self.sources: dict[str, int] = {}
         self.missing: list[str] = []
-        self.failed: dict[str, tuple[str, str]] = {}
+        self.failed: dict[str, dict[str, str]] = {}
         self.read = 0
 
     def add(self, key: str, found) -> None:
@@ -315,17 +311,17 @@ class DetectionRecord:
 
     def fail(self, key: str, reason: str, message: str) -> None:
         """Record (and log once) a film that costs its limb's joints."""
-        self.failed[key] = (reason, message)
+        self.failed[key] = {"reason": reason, "message": message}
         log.warning("%s: %s (%s); its joints get fallback estimates", key, reason.replace("_", " "), message)
 
     def lost_films(self) -> dict[str, str]:
         """``"{patient}-{limb}"`` -> reason (``film_missing``, ``film_unreadable``, ``detection_failed``)."""
-        return {**{k: "film_missing" for k in self.missing}, **{k: r for k, (r, _) in self.failed.items()}}
+        return {**{k: "film_missing" for k in self.missing}, **{k: f["reason"] for k, f in self.failed.items()}}
 
     def to_dict(self) -> dict:
         return {"films": self.boxes, "box_sources": self.box_sources, "sources": self.sources,
                 "missing_films": self.missing,
-                "failed_films": {k: {"reason": r, "message": m} for k, (r, m) in self.failed.items()},
+                "failed_films": self.failed,
                 "films_read": self.read}
 
 
@@ -466,15 +462,11 @@ class Predictor:
         for row, col in zip(*np.nonzero(unscored)):  # no crop for a reason not recorded above (should not happen)
             reasons.setdefault((int(row), contract.JOINT_COLUMNS[col]), "no_prediction")
         frame, kinds = fill_unpredicted(frame, self.training_means)
-        by_reason: dict[str, int] = {}
-        for reason in reasons.values():
-            by_reason[reason] = by_reason.get(reason, 0) + 1
-        by_estimate: dict[str, int] = {}
-        for kind in kinds[kinds != None]:  # noqa: E711 - element-wise on an object array
-            by_estimate[kind] = by_estimate.get(kind, 0) + 1
+        by_reason = dict(Counter(reasons.values()))
+        by_estimate = dict(Counter(kinds[kinds != None]))  # noqa: E711 - element-wise on an object array
         self.last_run = {
             "patients": len(pids), "films_read": record.read, "missing_films": record.missing,
-            "failed_films": {k: {"reason": r, "message": m} for k, (r, m) in record.failed.items()},
+            "failed_films": record.failed,
             "box_sources": record.sources,
             "crop_failures": {f"{p} {s}": m for (p, s), m in crop_failures.items()},
             "scoring_failures": scoring_failures,
@@ -518,7 +510,7 @@ def write_prediction_extras(predictor: Predictor, template: pd.DataFrame, folder
 
     folder = Path(folder)
     unc = write_uncertainty(predictor.last_spread, template, folder / UNCERTAINTY_FILE)
-    _write_json(folder / DETECTIONS_FILE, predictor.last_detections.to_dict())
+    write_json(folder / DETECTIONS_FILE, predictor.last_detections.to_dict())
     return [unc, folder / DETECTIONS_FILE]
 
 
@@ -548,7 +540,7 @@ class ModelStep:
         t1 = time.time()
         predictor = Predictor.load(models, progress=self.progress)
         frame = predictor.predict(test_dir, template)
-        _write_json(models / "prediction_run.json", predictor.last_run)
+        write_json(models / "prediction_run.json", predictor.last_run)
         self.report["prediction"] = predictor.last_run
         self.report["seconds"] = {"training": round(t1 - t0, 1), "prediction": round(time.time() - t1, 1)}
         return frame

@@ -105,6 +105,17 @@ def configure_logging(level: int = logging.INFO) -> None:
     logging.getLogger("tensorflow").setLevel(max(level, logging.ERROR))
 
 
+def write_json(path: str | Path, doc: dict) -> Path:
+    """Write ``doc`` as indented, key-sorted JSON (other types as ``str``) to ``path`` atomically: a temporary
+    file in the same folder (created if needed), then a rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+    tmp.replace(path)
+    return path
+
+
 def start_run(command: str, arguments: dict, out_dir: str | Path | None = None, config: dict | None = None,
               seed: int | None = None, tensorflow: bool = True, level: int = logging.INFO) -> dict:
     """Set up a run: logging at ``level``, Python's and NumPy's global generators seeded (every ra2 function
@@ -126,11 +137,7 @@ def start_run(command: str, arguments: dict, out_dir: str | Path | None = None, 
     if config:
         log.info("config: %s", json.dumps(config, sort_keys=True, default=str))
     if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        tmp = out_dir / (RUN_FILE + ".tmp")
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
-        tmp.replace(out_dir / RUN_FILE)
+        write_json(Path(out_dir) / RUN_FILE, record)
     return record
 
 # glog/absl prefix: severity letter, MMDD, time, thread id, file:line]
