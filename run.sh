@@ -5,9 +5,9 @@
 # Overridable for local runs: RA2_TRAIN, RA2_TEST, RA2_OUTPUT, RA2_WORK, RA2_PROFILE, RA2_DETECTORS,
 # RA2_PYTHON (the interpreter; default: python on PATH).
 set -uo pipefail
-export HOME="${HOME:-/tmp}"
-[ -w "$HOME" ] || export HOME="${TMPDIR:-/tmp}"
 SCRATCH="${TMPDIR:-/tmp}"
+export HOME="${HOME:-$SCRATCH}"
+[ -w "$HOME" ] || export HOME="$SCRATCH"
 export MPLCONFIGDIR="$SCRATCH/ra2-mpl" KERAS_HOME="$SCRATCH/ra2-keras" TF_CPP_MIN_LOG_LEVEL=2 NO_ALBUMENTATIONS_UPDATE=1
 TRAIN="${RA2_TRAIN:-/train}"
 TEST="${RA2_TEST:-/test}"
