@@ -65,17 +65,24 @@ def _gap_deficit(crop: np.ndarray) -> float:
     return float(np.clip(bone - mid, 0, None).sum() / h)
 
 
-@pytest.mark.parametrize("column", ["LH_pip_J__3", "LH_mcp_J__2", "LF_mtp_J__2"])
-def test_joint_gap_shrinks_with_narrowing(column):
+def _gap_deficits_by_score(column: str, seeds=range(2)) -> list[list[float]]:
+    """``[seed][score 0-4]`` gap darkness at ``column``'s site on films rendered with that narrowing score."""
     site = contract.SCORE_BY_COLUMN[column].site.id
-    per_score = []
-    for seed in range(2):
+    rows = []
+    for seed in seeds:
         row = []
         for score in range(5):
             img, ann = render_film(column[:2], {column: score}, np.random.default_rng(seed), SCALE)
             row.append(_gap_deficit(crop_box(img, _obj(ann, site).box)))
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("column", ["LH_pip_J__3", "LH_mcp_J__2", "LF_mtp_J__2"])
+def test_joint_gap_shrinks_with_narrowing(column):
+    per_score = _gap_deficits_by_score(column)
+    for seed, row in enumerate(per_score):
         assert row[0] > row[2] > row[4], (column, seed, row)
-        per_score.append(row)
     mean = np.mean(per_score, axis=0)
     assert np.all(np.diff(mean) < 0), mean
     assert mean[4] < 0.4 * mean[0]
@@ -84,15 +91,7 @@ def test_joint_gap_shrinks_with_narrowing(column):
 @pytest.mark.parametrize("column", ["LH_wrist_J__radcar", "LH_wrist_J__capnlun", "LH_wrist_J__cmc3"])
 def test_wrist_gap_shrinks_with_narrowing(column):
     # Wrist areas are wider than the gap (neighbouring bones, other gaps): a weaker but clear effect.
-    site = contract.SCORE_BY_COLUMN[column].site.id
-    rows = []
-    for seed in range(2):
-        row = []
-        for score in range(5):
-            img, ann = render_film("LH", {column: score}, np.random.default_rng(seed), SCALE)
-            row.append(_gap_deficit(crop_box(img, _obj(ann, site).box)))
-        rows.append(row)
-    mean = np.mean(rows, axis=0)
+    mean = np.mean(_gap_deficits_by_score(column), axis=0)
     assert np.all(np.diff(mean) < 0), mean
     assert mean[4] < 0.7 * mean[0]
 
