@@ -73,14 +73,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from ra2.challenge_run import run_challenge
     from ra2.pipeline import model_step, shipped_detectors
-    from ra2.profiles import DEFAULTS, check_profile
+    from ra2.profiles import run_profile
 
-    profile = check_profile(os.environ.get("RA2_PROFILE", DEFAULTS["run"]))
+    import tensorflow as tf
+
+    profile, reason = run_profile(os.environ.get("RA2_PROFILE"), len(tf.config.list_physical_devices("GPU")))
     detectors = shipped_detectors()
-    logging.getLogger("ra2.run").info("model step: detector + regressor pipeline, profile %s (RA2_PROFILE); "
-                                      "detectors: %s", profile, detectors or "trained from annotations.json")
+    logging.getLogger("ra2.run").info("model step: detector + regressor pipeline, profile %s (%s); "
+                                      "detectors: %s", profile, reason, detectors or "trained from annotations.json")
     run_challenge(Path(args.train), Path(args.test), Path(args.output), Path(args.work),
-                  model_step=model_step(profile, detectors_from=detectors))
+                  model_step=model_step(profile, detectors_from=detectors, devices=_device_settings(args),
+                                        profile_reason=reason))
     return 0
 
 
@@ -88,7 +91,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from ra2.pipeline import Trainer
 
     summary = Trainer(args.profile, seed=args.seed, progress=not args.no_progress,
-                      detectors_from=args.detectors, train_detectors=args.train_detectors).fit(
+                      detectors_from=args.detectors, train_detectors=args.train_detectors,
+                      devices=_device_settings(args)).fit(
                           Path(args.train), Path(args.models))
     print(f"pipeline trained into {args.models} in {summary['seconds']['total']:.0f} s "
           f"(detectors: {summary['detectors']['source']})")
@@ -139,7 +143,7 @@ def _cmd_train_detectors(args: argparse.Namespace) -> int:
                              annotations=Path(args.annotations) if args.annotations else None, seed=args.seed,
                              progress=not args.no_progress, val_dir=Path(args.val) if args.val else None,
                              val_annotations=Path(args.val_annotations) if args.val_annotations else None,
-                             detectors=args.detectors)
+                             detectors=args.detectors, devices=_device_settings(args).resolve())
     for name in contract.DETECTORS:
         if name not in result:
             if name in result["skipped"]:
@@ -201,7 +205,8 @@ def _cmd_train_regressors(args: argparse.Namespace) -> int:
     result = train_regressors(Path(args.train), Path(args.out), profile=args.profile,
                               crops_dir=Path(args.crops) if args.crops else None,
                               progress=not args.no_progress, seed=args.seed,
-                              annotations=Path(args.annotations) if args.annotations else None)
+                              annotations=Path(args.annotations) if args.annotations else None,
+                              devices=_device_settings(args).resolve())
     for name, summary in result.items():
         if name in contract.DATASETS:
             print(f"{name:14s} threshold {summary['threshold']:.2f}  out-of-fold log2 RMSE "
@@ -211,6 +216,25 @@ def _cmd_train_regressors(args: argparse.Namespace) -> int:
               f"(cross-fitted; {rep['raw_log2_rmse']:.4f} without)")
     print(f"ensembles written to {args.out} in {result['seconds']:.0f} s")
     return 0
+
+
+def _device_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--mixed-precision``, ``--xla``, ``--devices`` and the test-only ``--logical-cpus`` (:mod:`ra2.devices`)."""
+    from ra2.devices import SWITCHES
+
+    parser.add_argument("--mixed-precision", default="auto", choices=SWITCHES,
+                        help="mixed_float16 training: auto = where a GPU is visible; on forces it (also on a CPU)")
+    parser.add_argument("--xla", default="auto", choices=SWITCHES,
+                        help="XLA-compiled training steps: auto = where a GPU is visible; on forces it")
+    parser.add_argument("--devices", default="all", help="'all' visible GPUs (without a GPU: the CPU), or a "
+                        "number N of them; more than one: MirroredStrategy, batch per replica as the profile's")
+    parser.add_argument("--logical-cpus", type=int, default=None, help=argparse.SUPPRESS)  # tests: split the CPU
+
+
+def _device_settings(args: argparse.Namespace):
+    from ra2.devices import DeviceSettings
+
+    return DeviceSettings(args.mixed_precision, args.xla, args.devices)
 
 
 def _profile_argument(parser: argparse.ArgumentParser, entry_point: str) -> None:
@@ -269,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", default="/test")
     p.add_argument("--output", default="/output")
     p.add_argument("--work", default="/tmp/ra2-work", help="scratch folder")
+    _device_arguments(p)
     p.set_defaults(func=_cmd_run)
 
     from ra2.demo import DEMO_DEFAULTS
@@ -294,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train the detectors on TRAIN/annotations.json first (`ra2 train-detectors` alone)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress output (batch jobs)")
+    _device_arguments(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("predict", help="predict a test folder with a trained models folder")
@@ -325,6 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_argument(p, "train-detectors")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    _device_arguments(p)
     p.set_defaults(func=_cmd_train_detectors)
 
     p = sub.add_parser("annotations", help="convert annotations: import COCO / labelme / VIA files into ra2's "
@@ -368,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     _profile_argument(p, "train-regressors")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true", help="no progress bars (batch jobs)")
+    _device_arguments(p)
     p.set_defaults(func=_cmd_train_regressors)
     return parser
 
@@ -398,6 +426,14 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "logical_cpus", None):
+        from ra2.devices import split_cpu
+
+        try:
+            split_cpu(args.logical_cpus)  # before anything starts TensorFlow's devices
+        except Ra2Error as exc:
+            print(f"ra2: error: {exc}", file=sys.stderr)
+            return 1
     out_arg, uses_tf = RUN_SETUP[args.command]
     arguments = {k: v for k, v in vars(args).items() if k != "func"}
     try:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ra2 import Ra2Error, contract
+from ra2.devices import DeviceSettings
 from ra2.profiles import DEFAULTS, check_profile
 from ra2.runinfo import environment, write_json
 
@@ -97,12 +98,13 @@ def _sha256_files(paths) -> str:
 
 
 def training_fingerprint(train_dir: Path, profile: str, seed: int, detectors_from: Path | None,
-                         train_detectors: bool) -> dict:
+                         train_detectors: bool, devices: dict | None = None) -> dict:
     """What a models folder was made from: ``{"key": 16 hex digits, "parts": {...}}``.
 
     The parts: the ra2 version, profile, seed, the regressor networks' and training settings, sha256 of
     ``training.csv`` and of ``annotations.json`` (when present), the film list (names and byte sizes of the
-    films in ``train_dir``), and sha256 of the given detectors' files. Models are reused (and a killed run
+    films in ``train_dir``), sha256 of the given detectors' files, and the resolved device settings
+    (``devices``: :meth:`ra2.devices.Devices.to_dict`; float16 or XLA members are not float32 ones). Models are reused (and a killed run
     resumed) only under the same key.
     """
     from ra2 import __version__
@@ -116,6 +118,7 @@ def training_fingerprint(train_dir: Path, profile: str, seed: int, detectors_fro
                    if p.is_file() and p.suffix.lower() in FILM_EXTENSIONS) if train_dir.is_dir() else []
     parts = {
         "ra2": __version__, "profile": profile, "seed": int(seed), "train_detectors": bool(train_detectors),
+        "devices": devices,
         "regressors": {"networks": {d: n.to_dict() for d, n in prof.networks.items()},
                        "training": {d: t.to_dict() for d, t in prof.training.items()},
                        "n_folds": prof.n_folds, "margin": prof.margin, "context": prof.context, "tta": prof.tta},
@@ -138,6 +141,8 @@ class Trainer:
         detectors_from: a folder of trained detectors to use (copied into ``models_dir/detectors``).
         train_detectors: train the detectors on ``train_dir/annotations.json`` (profile ``profile``) even
             when trained ones are at hand.
+        devices: mixed precision, XLA and the devices to train on (:class:`ra2.devices.DeviceSettings`,
+            resolved when :meth:`fit` starts; recorded in ``pipeline.json`` and in the fingerprint).
 
     Where the detectors come from, first match: ``detectors_from``; ``train_detectors``; a complete set
     already in ``models_dir/detectors`` made from the same inputs (an earlier run's); the shipped detectors
@@ -151,8 +156,10 @@ class Trainer:
     """
 
     def __init__(self, profile: str = DEFAULTS["train"], seed: int = 0, progress: bool = True,
-                 detectors_from: str | Path | None = None, train_detectors: bool = False):
+                 detectors_from: str | Path | None = None, train_detectors: bool = False,
+                 devices: DeviceSettings = DeviceSettings()):
         self.profile = check_profile(profile)
+        self.devices = devices
         self.seed = int(seed)
         self.progress = progress
         self.detectors_from = Path(detectors_from) if detectors_from else None
@@ -206,7 +213,7 @@ class Trainer:
                 shutil.rmtree(det_dir)
             shutil.copytree(source, det_dir)
 
-    def _detectors(self, train_dir: Path, det_dir: Path) -> dict:
+    def _detectors(self, train_dir: Path, det_dir: Path, devices) -> dict:
         from ra2.detection.train import detectors_complete, train_detectors
 
         if self.detectors_from is not None:
@@ -228,7 +235,7 @@ class Trainer:
                            f"{det_dir} (real films need detectors trained on annotated films)")
         log.info("detectors: training on %s (profile %s)", ann, self.profile)
         res = train_detectors(train_dir, det_dir, self.profile, annotations=ann, seed=self.seed,
-                              progress=self.progress, detectors=contract.DETECTORS)
+                              progress=self.progress, detectors=contract.DETECTORS, devices=devices)
         return {"source": f"trained on {ann}", "seconds": res["seconds"]}
 
     def fit(self, train_dir: str | Path, models_dir: str | Path) -> dict:
@@ -245,11 +252,13 @@ class Trainer:
         t0 = time.time()
         train_df = read_training_csv(train_dir / "training.csv")
         means = training_means(train_df)
+        devices = self.devices.resolve()
+        log.info("training devices: %s", devices.to_dict())
         fingerprint = training_fingerprint(train_dir, self.profile, self.seed, self.detectors_from,
-                                           self.train_detectors)
+                                           self.train_detectors, devices.to_dict())
         reused = self._prepare(models_dir, fingerprint)
         write_json(models_dir / "environment.json", environment())  # the machine the models were trained on
-        det_info = self._detectors(train_dir, models_dir / DETECTORS_DIR)
+        det_info = self._detectors(train_dir, models_dir / DETECTORS_DIR, devices)
         t_det = time.time() - t0
 
         prof = regressor_profile(self.profile)
@@ -268,9 +277,10 @@ class Trainer:
         log.info("training the regressor ensembles (profile %s: %d folds) on %s crops", prof.name, prof.n_folds,
                  ", ".join(f"{len(c)} {d}" for d, c in crop_sets.items()))
         reg = train_regressors_on_crops(crop_sets, models_dir / REGRESSORS_DIR, prof, progress=self.progress,
-                                        seed=self.seed, run_key=fingerprint["key"])
+                                        seed=self.seed, run_key=fingerprint["key"], devices=devices)
         summary = {
             "profile": self.profile, "seed": self.seed, "fingerprint": fingerprint["key"], "reused": reused,
+            "devices": devices.to_dict(), "replicas": devices.replicas,
             "train_dir": str(train_dir), "patients": int(len(train_df)), "films": len(record.boxes),
             "training_rows_skipped": list(train_df.attrs.get("skipped_rows", [])),
             "missing_films": record.missing, "failed_films": record.failed, "detectors": det_info, "training_box_sources": record.sources,
@@ -523,20 +533,23 @@ class ModelStep:
     """
 
     def __init__(self, profile: str = DEFAULTS["run"], progress: bool = False,
-                 detectors_from: str | Path | None = None):
+                 detectors_from: str | Path | None = None, devices: DeviceSettings = DeviceSettings(),
+                 profile_reason: str | None = None):
         self.profile = check_profile(profile)
         self.progress = progress
         self.detectors_from = detectors_from
-        self.report: dict = {"profile": self.profile}
+        self.devices = devices
+        self.report: dict = {"profile": self.profile, "profile_reason": profile_reason}
 
     def __call__(self, train_dir: Path, test_dir: Path, work_dir: Path, template: pd.DataFrame) -> pd.DataFrame:
         models = Path(work_dir) / "models"
         t0 = time.time()
-        summary = Trainer(self.profile, progress=self.progress, detectors_from=self.detectors_from).fit(
-            train_dir, models)
+        summary = Trainer(self.profile, progress=self.progress, detectors_from=self.detectors_from,
+                          devices=self.devices).fit(train_dir, models)
         self.report["training"] = {k: summary.get(k) for k in (
             "patients", "films", "missing_films", "failed_films", "training_rows_skipped", "detectors",
-            "training_box_sources", "seconds", "reused", "fingerprint")}
+            "training_box_sources", "seconds", "reused", "fingerprint", "devices")}
+        self.report["replicas"] = summary["replicas"]
         t1 = time.time()
         predictor = Predictor.load(models, progress=self.progress)
         frame = predictor.predict(test_dir, template)
@@ -547,6 +560,8 @@ class ModelStep:
 
 
 def model_step(profile: str = DEFAULTS["run"], progress: bool = False,
-               detectors_from: str | Path | None = None) -> ModelStep:
+               detectors_from: str | Path | None = None, devices: DeviceSettings = DeviceSettings(),
+               profile_reason: str | None = None) -> ModelStep:
     """A :class:`ModelStep` (train then predict) for :func:`ra2.challenge_run.run_challenge`."""
-    return ModelStep(profile, progress=progress, detectors_from=detectors_from)
+    return ModelStep(profile, progress=progress, detectors_from=detectors_from, devices=devices,
+                     profile_reason=profile_reason)

@@ -1,8 +1,9 @@
 """Train the four joint detectors from annotated films (the phantom's ``annotations.json``).
 
-Each detector is a Mask R-CNN trained from scratch (no pretrained weights are available offline) with
-SGD, an exponential learning-rate decay of 0.98 per epoch (the thesis's schedule) and albumentations
-augmentation (small rotation, scale and shift, brightness/contrast, blur). A trained detector's folder::
+Each detector is a Mask R-CNN trained from scratch (no pretrained weights are available offline) with the
+profile's :class:`~ra2.profiles.DetectorRecipe`: Adam with a linear warm-up and a cosine decay (SGD with the
+thesis's exponential decay remains for fine-tuning), and albumentations augmentation
+(:func:`augmentation_pipeline`). A trained detector's folder::
 
     <out_dir>/<detector>/config.json          the ra2.mrcnn Config it was trained with
     <out_dir>/<detector>/model.weights.h5     final weights (Keras 3)
@@ -14,6 +15,7 @@ augmentation (small rotation, scale and shift, brightness/contrast, blur). A tra
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import time
@@ -23,8 +25,11 @@ import numpy as np
 
 from ra2 import Ra2Error, contract
 from ra2.detection.specs import detector_config, get_spec, recipe
+from ra2.devices import Devices
 from ra2.profiles import check_profile
 from ra2.runinfo import environment
+
+log = logging.getLogger("ra2.detection")
 
 DETECTOR_FILES = ("config.json", "model.weights.h5", "layout.json", "metadata.json")
 
@@ -137,9 +142,26 @@ class LearningCurve:
                   f"mean IoU {point['mean_iou']:.3f}, loss {point['loss']:.3f}", flush=True)
 
 
+DETECTOR_DEVICES_NOTE = (
+    "detectors train in float32, without XLA, on one device: under mixed_float16 the proposal layer's box "
+    "arithmetic mixes float16 deltas with float32 anchors (TypeError), XLA has no kernel for CropAndResize "
+    "(ROI align) nor for the dynamic shapes of NMS, and the container never trains detectors (docs/pipeline.md)")
+"""Why :func:`train_detector` ignores the device switches (measured, docs/pipeline.md)."""
+
+
+def detector_devices(devices: Devices | None) -> dict:
+    """What a detector trains with: float32, no XLA, one device, whatever was asked (:data:`DETECTOR_DEVICES_NOTE`);
+    a warning when ``devices`` asked for more."""
+    asked = devices.to_dict() if devices is not None else None
+    if devices is not None and (devices.mixed_precision or devices.xla or devices.replicas > 1):
+        log.warning("%s; asked for %s", DETECTOR_DEVICES_NOTE, asked)
+    return {"mixed_precision": False, "xla": False, "replicas": 1, "asked": asked, "note": DETECTOR_DEVICES_NOTE}
+
+
 def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, progress: bool = True,
                    val_dataset=None, recipe_overrides: dict | None = None,
-                   config_overrides: dict | None = None, provenance: dict | None = None) -> dict:
+                   config_overrides: dict | None = None, provenance: dict | None = None,
+                   devices: Devices | None = None) -> dict:
     """Train one detector on a prepared :class:`ra2.detection.data.DetectorDataset`; write its folder.
 
     ``val_dataset``: held-out detector images of the same detector; when given, the learning curve
@@ -147,6 +169,8 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
     ``recipe_overrides`` / ``config_overrides``: fields of the profile's :class:`~ra2.profiles.DetectorRecipe` / attributes of
     its Mask R-CNN config replaced (experiments, ``bench/detector_curves.py``). ``provenance``: where the
     training films came from (e.g. the phantom's seed and size scales), kept in the metadata.
+    ``devices``: the resolved device switches; detectors train in float32 without XLA on one device whatever
+    they say (:data:`DETECTOR_DEVICES_NOTE`); what was asked is kept in the metadata.
 
     Returns the metadata written to ``out_dir/metadata.json``.
     """
@@ -165,6 +189,7 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)
+    used = detector_devices(devices)
     layout, placement = fit_layout(dataset)
     lr_schedule, step_schedule = schedules(rec)
     t0 = time.time()
@@ -194,7 +219,7 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
                     for h in history],
         "learning_curve": curve.points if curve else None,
         "validation_images": len(val_dataset.image_ids) if val_dataset else 0,
-        "train_seconds": round(time.time() - t0, 1), "environment": environment(),
+        "train_seconds": round(time.time() - t0, 1), "environment": environment(), "devices": used,
     }
     (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return meta
@@ -223,7 +248,8 @@ def annotated_detectors(films) -> tuple[str, ...]:
 def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, annotations=None, seed: int = 0,
                     progress: bool = True, detectors=None, val_dir: str | Path | None = None,
                     val_annotations=None, recipe_overrides: dict | None = None,
-                    config_overrides: dict | None = None, provenance: dict | None = None) -> dict:
+                    config_overrides: dict | None = None, provenance: dict | None = None,
+                    devices: Devices | None = None) -> dict:
     """Train the detectors from a training folder's annotated films.
 
     Args:
@@ -236,7 +262,7 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
             listed under ``"skipped"``).
         val_dir, val_annotations: held-out annotated films (default ``val_dir/annotations.json``); each
             detector's metadata then holds its learning curve (the wrist detectors on the true carpus crops).
-        recipe_overrides, config_overrides, provenance: see :func:`train_detector`.
+        recipe_overrides, config_overrides, provenance, devices: see :func:`train_detector`.
 
     Returns:
         detector name -> its metadata, plus ``"seconds"`` (total, data preparation included) and ``"skipped"``
@@ -270,7 +296,7 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
             shutil.rmtree(folder)
         result[name] = train_detector(datasets[name], folder, profile, seed=seed + i, progress=progress,
                                       val_dataset=val_sets.get(name), recipe_overrides=recipe_overrides,
-                                      config_overrides=config_overrides, provenance=provenance)
+                                      config_overrides=config_overrides, provenance=provenance, devices=devices)
     result["seconds"] = round(time.time() - t0, 1)
     result["skipped"] = skipped
     return result

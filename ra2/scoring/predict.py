@@ -44,6 +44,11 @@ def predict_images(model, images: np.ndarray, batch_size: int = 128) -> np.ndarr
     """``[N]`` float64 predictions of ``model`` for raw crops ``[N, s, s]`` (standardised here)."""
     if len(images) == 0:
         return np.zeros(0)
+    if getattr(model, "distribute_strategy", None) is not None and model.distribute_strategy.num_replicas_in_sync > 1:
+        # A model built under a MirroredStrategy (training on several devices): predict_on_batch returns every
+        # replica's copy of the outputs (2N rows for N crops on 2 devices, Keras 3.15); predict splits and joins.
+        x = standardize(np.asarray(images, np.float32))[..., None]
+        return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float64).reshape(-1)
     out = []
     for i in range(0, len(images), batch_size):
         x = standardize(images[i:i + batch_size])[..., None]

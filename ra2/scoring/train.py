@@ -5,8 +5,9 @@ Input pipeline: every epoch draws its sample order (balanced or shuffled, :mod:`
 then one background thread augments and standardises the whole next epoch (albumentations, seeded per
 batch, so results do not depend on timing) while the model trains on the current one from in-memory arrays.
 This replaced a ``tf.data`` map over ``numpy_function``, which on a 2-core CPU doubled the time per batch
-(205 vs 97 ms at 48 px, ``bench/bench_training_step.py``). With a GPU, mixed precision and XLA (``jit_compile``)
-switch on (profile setting ``auto``).
+(205 vs 97 ms at 48 px, ``bench/bench_training_step.py``). Mixed precision, XLA (``jit_compile``) and the
+devices come as one resolved :class:`ra2.devices.Devices` (default: float32, no XLA, one device); with several
+devices the members train under its ``MirroredStrategy`` with the recipe's batch per replica.
 
 A member folder holds ``config.json`` (the :class:`~ra2.scoring.models.RegressorConfig`),
 ``model.weights.h5`` (weights of the best validation epoch) and ``metadata.json`` (fold, seed, epochs,
@@ -16,6 +17,7 @@ validation metrics, training recipe, validation patients, versions).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -34,6 +36,7 @@ from ra2.scoring.metrics import log2_rmse, mae
 from ra2.profiles import RegressorConfig
 from ra2.scoring.models import build_regressor
 from ra2.profiles import DEFAULTS, RegressorProfile, TrainConfig, regressor_profile
+from ra2.devices import CPU_ONLY, Devices, reset_optimizer
 from ra2.runinfo import environment
 from ra2.scoring.sampling import balanced_indices, class_weights, oversample_weights, oversampled_indices
 from ra2.scoring.thresholds import search_threshold
@@ -41,16 +44,6 @@ from ra2.scoring.thresholds import search_threshold
 MEMBER_FILES = ("config.json", "model.weights.h5", "metadata.json")
 
 log = logging.getLogger("ra2.scoring")
-
-
-def _has_gpu() -> bool:
-    import tensorflow as tf
-
-    return bool(tf.config.list_physical_devices("GPU"))
-
-
-def _switch(value: str) -> bool:
-    return value == "on" or (value == "auto" and _has_gpu())
 
 
 @contextlib.contextmanager
@@ -63,6 +56,15 @@ def _dtype_policy(name: str):
         yield
     finally:
         keras.config.set_dtype_policy(old)
+
+
+def _disable_op_determinism() -> None:
+    import tensorflow as tf
+
+    disable = getattr(tf.config.experimental, "disable_op_determinism", None)
+    if disable is None:  # TensorFlow 2.21 exports only the enabling half
+        from tensorflow.python.framework.config import disable_op_determinism as disable
+    disable()
 
 
 def log2_mse(y_true, y_pred):
@@ -79,20 +81,21 @@ def log2_mse(y_true, y_pred):
     return ops.mean(ops.square(diff), axis=-1)
 
 
-def make_model(net: RegressorConfig, train: TrainConfig):
-    """Build and compile the member network (mixed precision / XLA per ``train``)."""
+def make_model(net: RegressorConfig, train: TrainConfig, devices: Devices = CPU_ONLY):
+    """Build and compile the member network: ``mixed_float16`` layers and XLA per ``devices``, variables
+    mirrored under its strategy when it has one. XLA or a strategy override the recipe's ``run_eagerly``
+    (a mirrored eager step is many times slower than a traced one)."""
     import keras
 
-    policy = "mixed_float16" if _switch(train.mixed_precision) else "float32"
-    with _dtype_policy(policy):
-        model = build_regressor(net)
     losses = {"mae": keras.losses.MeanAbsoluteError(), "logcosh": keras.losses.LogCosh(),
               "mse": keras.losses.MeanSquaredError(), "log2_mse": log2_mse}
     if train.loss not in losses:
         raise Ra2Error(f"unknown loss {train.loss!r}; expected one of {sorted(losses)}")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate(train)), loss=losses[train.loss],
-                  jit_compile=_switch(train.jit_compile) and not train.run_eagerly,
-                  run_eagerly=train.run_eagerly)
+    with devices.scope(), _dtype_policy(devices.dtype_policy):
+        model = build_regressor(net)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate(train)), loss=losses[train.loss],
+                      jit_compile=devices.xla,
+                      run_eagerly=train.run_eagerly and not devices.xla and devices.strategy is None)
     return model
 
 
@@ -216,29 +219,29 @@ class _BatchBar:
         return Callback()
 
 
-def reinitialize(model, net: RegressorConfig, train: TrainConfig) -> None:
-    """Give a compiled ``model`` fresh initial weights (from the current Keras seed) and a zeroed optimizer.
+def reinitialize(model, net: RegressorConfig, devices: Devices = CPU_ONLY) -> None:
+    """Give a compiled ``model`` fresh initial weights (from the current Keras seed) and its optimizer its
+    initial state (:func:`ra2.devices.reset_optimizer`: moments and step 0, the loss scale back to its
+    initial value under mixed precision).
 
     Lets the k folds of one data set share one compiled model, so the training step is traced once.
     """
-    policy = "mixed_float16" if _switch(train.mixed_precision) else "float32"
-    with _dtype_policy(policy):
+    with _dtype_policy(devices.dtype_policy):
         fresh = build_regressor(net)
     model.set_weights(fresh.get_weights())
-    opt = model.optimizer
-    if opt.built:
-        for v in opt.variables:
-            if v is opt.learning_rate or getattr(v, "path", "").endswith("learning_rate"):
-                continue
-            v.assign(np.zeros(v.shape, dtype=v.dtype))
+    if model.optimizer.built:
+        reset_optimizer(model.optimizer, model.trainable_variables)
 
 
 def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, val_set: CropSet,
                  seed: int = 0, progress: bool = True, desc: str = "",
-                 model=None) -> tuple[object, dict, np.ndarray]:
+                 model=None, devices: Devices = CPU_ONLY) -> tuple[object, dict, np.ndarray]:
     """Train one member with early stopping on validation log2 RMSE.
 
-    ``model``: optional compiled model of ``net`` to reuse (re-initialised from ``seed`` here).
+    ``model``: optional compiled model of ``net`` to reuse (re-initialised from ``seed`` here). ``devices``:
+    mixed precision, XLA and the strategy (:mod:`ra2.devices`); with R replicas each step takes
+    ``R x train.batch_size`` crops (``train.batch_size`` per replica) and an epoch as many steps as the recipe
+    says, so the learning rate schedule is unchanged.
 
     Returns:
         ``(model at its best epoch, metadata dict, [N_val] validation predictions of that model)``.
@@ -251,12 +254,20 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
     if train_set.images.shape[1] != net.input_size:
         raise ValueError(f"crops are {train_set.images.shape[1]} px but the network takes {net.input_size}")
     keras.utils.set_random_seed(seed)
-    if train.deterministic:
+    if devices.xla:
+        # Keras quietly drops jit_compile while op determinism is on (not every op has a deterministic XLA
+        # kernel): XLA members are seeded but not bitwise reproducible.
+        _disable_op_determinism()
+    elif train.deterministic:
         tf.config.experimental.enable_op_determinism()
     if model is None:
-        model = make_model(net, train)
+        model = make_model(net, train, devices)
     else:
-        reinitialize(model, net, train)
+        reinitialize(model, net, devices)
+    if devices.xla and not model.jit_compile:
+        raise RuntimeError("XLA was asked for but Keras compiled the member without it")
+    recipe = train
+    train = dataclasses.replace(train, batch_size=train.batch_size * devices.replicas)  # the global batch
     if train.prior_bias:
         set_output_prior(model, net, best_constant(train_set.labels, train.loss))
     augmenter = Augmenter(train.augment)
@@ -326,7 +337,8 @@ def train_member(net: RegressorConfig, train: TrainConfig, train_set: CropSet, v
         "dataset": net.dataset, "seed": seed, "epochs_run": epochs_run, "best_epoch": best["epoch"],
         "validation": {"log2_rmse": best["log2_rmse"], "mae": mae(best["pred"], val_set.labels),
                        "n_samples": len(val_set), "patients": sorted(set(val_set.patient_ids.tolist()))},
-        "n_train_samples": len(train_set), "history": history, "train_config": train.to_dict(),
+        "n_train_samples": len(train_set), "history": history, "train_config": recipe.to_dict(),
+        "devices": devices.to_dict(), "global_batch_size": train.batch_size, "xla_compiled": bool(model.jit_compile),
         "parameters": int(model.count_params()), "train_seconds": round(time.time() - t0, 2),
         "validation_seconds": round(val_seconds, 2), "epochs_validated": len(history),
         "environment": environment(),
@@ -364,7 +376,7 @@ def reusable_member(folder: Path, run_key: str | None) -> dict | None:
 
 
 def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Path, seed: int = 0,
-                   progress: bool = True, run_key: str | None = None) -> dict:
+                   progress: bool = True, run_key: str | None = None, devices: Devices = CPU_ONLY) -> dict:
     """Train the k members of one data set, choose its zero threshold on out-of-fold predictions.
 
     Writes ``out_dir/member_<k>/{config.json, model.weights.h5, oof.npz, metadata.json}`` and
@@ -372,7 +384,7 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
 
     ``run_key``: a fingerprint of the inputs and configuration (:func:`ra2.pipeline.training_fingerprint`);
     each member records it, and a member already complete under the same key is reused, not retrained: a
-    killed run resumes where it stopped.
+    killed run resumes where it stopped. ``devices``: see :func:`train_member`.
     """
     dataset = crops.dataset
     net, train = profile.networks[dataset], profile.training[dataset]
@@ -403,7 +415,7 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
         t0 = time.time()
         model, meta, pred = train_member(net, train, crops.subset(tr), crops.subset(va), seed=seed + 101 * k,
                                          progress=progress, desc=f"{dataset} fold {k + 1}/{profile.n_folds}",
-                                         model=model)
+                                         model=model, devices=devices)
         meta.update(fold=k, n_folds=profile.n_folds, profile=profile.name, run_key=run_key)
         oof[va] = pred
         views = predict_views(model, crops.images[va]) if oof_views is not None else np.full(len(va), np.nan)
@@ -457,7 +469,7 @@ def training_csv(train_dir: Path) -> Path:
 
 def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | RegressorProfile = DEFAULTS["train-regressors"],
                      crops_dir: str | Path | None = None, progress: bool = True, seed: int = 0,
-                     annotations: str | Path | None = None, datasets=None) -> dict:
+                     annotations: str | Path | None = None, datasets=None, devices: Devices = CPU_ONLY) -> dict:
     """Train the three ensembles (foot erosion, hand erosion, narrowing) on the crops of annotated site boxes.
 
     Args:
@@ -467,6 +479,7 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
         crops_dir: crop cache folder (default ``out_dir/crops``).
         annotations: site boxes (default ``train_dir/annotations.json``, the phantom's layout).
         datasets: subset of data sets to train (default all three).
+        devices: mixed precision, XLA and the strategy (:mod:`ra2.devices`).
 
     Returns what :func:`train_regressors_on_crops` returns. (The pipeline's :class:`ra2.pipeline.Trainer`
     cuts its crops around detected boxes itself and calls :func:`train_regressors_on_crops`.)
@@ -483,19 +496,21 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
     sets = build_crop_sets(train_dir, Path(annotations) if annotations else train_dir / "annotations.json",
                            sizes, labels_csv=csv, margin=prof.margin,
                            cache_dir=Path(crops_dir) if crops_dir else out_dir / "crops", progress=progress)
-    result = train_regressors_on_crops(sets, out_dir, prof, progress=progress, seed=seed)
+    result = train_regressors_on_crops(sets, out_dir, prof, progress=progress, seed=seed, devices=devices)
     result["seconds"] = round(time.time() - t0, 1)
     return result
 
 
 def train_regressors_on_crops(crop_sets: dict[str, CropSet], out_dir: str | Path, profile: RegressorProfile,
-                              progress: bool = True, seed: int = 0, run_key: str | None = None) -> dict:
+                              progress: bool = True, seed: int = 0, run_key: str | None = None,
+                              devices: Devices = CPU_ONLY) -> dict:
     """Train one ensemble per crop set (data set -> :class:`~ra2.scoring.data.CropSet` with labels).
 
     Writes ``out_dir/profile.json`` and ``out_dir/<dataset>/``; when ``out_dir`` then holds all three
     ensembles and the profile's ``context`` is on, the patient context model is fitted on their out-of-fold
     predictions (``out_dir/context.json``, :mod:`ra2.scoring.context`). ``run_key``: see :func:`train_ensemble`
-    (members complete under the same key are reused).
+    (members complete under the same key are reused). ``devices``: mixed precision, XLA and the strategy
+    (:mod:`ra2.devices`), recorded in ``profile.json``.
 
     Returns:
         data set -> its ``ensemble.json`` content, plus ``"seconds"`` (and ``"context"``: the context
@@ -507,12 +522,13 @@ def train_regressors_on_crops(crop_sets: dict[str, CropSet], out_dir: str | Path
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "profile.json").write_text(json.dumps(
         {"profile": prof.name, "n_folds": prof.n_folds, "margin": prof.margin, "seed": seed,
-         "context": prof.context,
+         "context": prof.context, "devices": devices.to_dict(),
          "networks": {d: prof.networks[d].to_dict() for d in datasets},
          "training": {d: prof.training[d].to_dict() for d in datasets}}, indent=2, sort_keys=True) + "\n")
     result: dict = {}
     for d in datasets:
-        result[d] = train_ensemble(crop_sets[d], prof, out_dir / d, seed=seed, progress=progress, run_key=run_key)
+        result[d] = train_ensemble(crop_sets[d], prof, out_dir / d, seed=seed, progress=progress, run_key=run_key,
+                                   devices=devices)
     if prof.context and all((out_dir / d / "oof_predictions.npz").is_file() for d in contract.DATASETS):
         from ra2.scoring.context import train_context
 

@@ -105,6 +105,8 @@ def test_cli_train_regressors_is_a_thin_call(tmp_path, capsys, monkeypatch):
     assert rc == 0
     (train_dir, out_dir, kw), = calls
     assert train_dir == tmp_path / "t" and out_dir == tmp_path / "o"
+    devices = kw.pop("devices")  # the switches' defaults, resolved: float32, no XLA, one device here
+    assert (devices.mixed_precision, devices.xla, devices.replicas) == (False, False, 1)
     assert kw == {"profile": "cpu", "crops_dir": tmp_path / "c", "progress": False, "seed": 4,
                   "annotations": None}
     text = capsys.readouterr().out
