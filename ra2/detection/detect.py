@@ -257,12 +257,13 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     ``sources`` (detected / reassigned / layout / layout_default counts); ``hands`` also has ``carpus``
     (the carpus box's hit rate and mean IoU). Plus ``films`` and ``films_with_default_layout``.
 
-    Joints annotated as points (``ObjectAnnotation.points``, e.g. the RA2 landmark files) are also scored by
-    where the marked centre falls (:func:`point_hits`): each detector with such joints has ``points``
-    (``n``; ``in_own_box``: share of marked joints whose point lies in the box detected for the same site;
-    ``in_other_box``: share whose point lies in the box of another site of the same detector; ``in_no_box``;
-    ``per_site``: site id -> the same three shares and ``n``); ``hands`` has ``carpus_points`` (``n`` wrist
-    points, ``in_box``: share inside the detected carpus box). Without point annotations these are absent.
+    Every joint is also scored by where its centre falls among the detected boxes (:func:`point_hits`): the
+    point a person marked (``ObjectAnnotation.points``, e.g. the RA2 landmark files), else the centre of the
+    annotated box. Each detector with joints has ``points`` (``n``; ``in_own_box``: share of joints whose
+    point lies in the box detected for the same site; ``in_other_box``: share whose point lies in the box of
+    another site of the same detector; ``in_no_box``; ``from``: ``marked``, ``box centres`` or both;
+    ``per_site``: site id -> the same three shares and ``n``); ``hands`` has ``carpus_points`` when wrist
+    points were marked (``n`` wrist points, ``in_box``: share inside the detected carpus box).
     """
     from ra2.io import read_film
     from ra2.annotations import read_annotations
@@ -275,6 +276,7 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     carpus: list[float] = []
     pts: dict[str, dict[str, list[tuple[bool, bool]]]] = {d: {} for d in contract.DETECTORS}
     carpus_pts: list[bool] = []
+    point_sources: dict[str, set[str]] = {d: set() for d in contract.DETECTORS}
     fallbacks = 0
     it = films
     if progress:
@@ -294,6 +296,11 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
                 continue
             if obj.points is not None and len(obj.points):
                 marked.setdefault(obj.detector, {})[obj.site_id] = tuple(obj.points[0])
+                point_sources[obj.detector].add("marked")
+            else:  # a box drawn by hand or the phantom's truth: its centre stands for the joint's centre
+                y1, x1, y2, x2 = obj.box
+                marked.setdefault(obj.detector, {})[obj.site_id] = ((y1 + y2) / 2, (x1 + x2) / 2)
+                point_sources[obj.detector].add("box centres")
             ious[obj.detector].setdefault(obj.site_id, []).append(box_iou(found.boxes[obj.site_id], obj.box))
             src = found.sources[obj.site_id]
             sources[obj.detector][src] = sources[obj.detector].get(src, 0) + 1
@@ -315,6 +322,7 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
                      "sources": sources[d]}
         if pts[d]:
             result[d]["points"] = {**_point_summary([h for v in pts[d].values() for h in v]),
+                                   "from": " and ".join(sorted(point_sources[d])),
                                    "per_site": {s: _point_summary(v) for s, v in sorted(pts[d].items())}}
     c = np.asarray(carpus)
     result["hands"]["carpus"] = {"n": int(c.size), "hit_rate_iou50": float((c >= 0.5).mean()) if c.size else None,

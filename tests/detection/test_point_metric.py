@@ -100,4 +100,17 @@ def test_eval_detectors_point_shares_by_hand(point_set):
     # pip 2 in its box; pip 3's point (20, 50) in no box.
     assert (hands["n"], hands["in_own_box"], hands["in_other_box"], hands["in_no_box"]) == (2, 0.5, 0.0, 0.5)
     assert result["hands"]["carpus_points"] == {"n": 3, "in_box": pytest.approx(2 / 3)}
-    assert "points" not in result["wrist_erosion"]
+    assert feet["from"] == "marked" and "points" not in result["wrist_erosion"]
+
+
+def test_box_annotations_score_their_box_centres(point_set, tmp_path):
+    """Without marked points (a phantom's truth, boxes drawn by hand) the box centre stands for the joint."""
+    doc = json.loads((point_set / "annotations.json").read_text())
+    for a in doc["annotations"]:
+        a.pop("points_yx", None)
+    (tmp_path / "boxes.json").write_text(json.dumps(doc))
+    result = evaluate_detection(None, point_set, tmp_path / "boxes.json", detector=FixedDetector())
+    # The imported boxes are centred on the points, so the shares are the same; no wrist points this time.
+    assert result["feet"]["points"]["from"] == "box centres"
+    assert result["feet"]["points"]["in_own_box"] == pytest.approx(3 / 6)
+    assert "carpus_points" not in result["hands"]
