@@ -3,7 +3,8 @@
     python tests/real_films/draw.py FILM.jpg --grid 50 --out grid.png                # labelled pixel grid
     python tests/real_films/draw.py FILM.jpg --grid 20 --crop 100 200 400 500 --zoom 3 --out crop.png
     python tests/real_films/draw.py FILM.jpg --labels labels/FILM.json --out check.png   # points and names
-    python tests/real_films/draw.py --sheet OUT.png FILM.jpg ...                     # labelled films side by side
+    python tests/real_films/draw.py --sheet OUT.png FILM.jpg ...    # films (or their overlays) side by side, with
+                                                                    # the marked points of labels/<film>.json
 
 Coordinates printed on the grid are film pixels (x to the right, y down), as labelme stores them.
 """
@@ -47,16 +48,18 @@ def draw_grid(im: Image.Image, step: int, origin=(0, 0), zoom: float = 1.0) -> I
     return im
 
 
-def draw_labels(im: Image.Image, labels: Path, origin=(0, 0), zoom: float = 1.0) -> Image.Image:
-    """Every point of a labelme file as a small cross with its label."""
+def draw_labels(im: Image.Image, labels: Path, origin=(0, 0), zoom: float = 1.0, names: bool = True,
+                arm: int = 5) -> Image.Image:
+    """Every point of a labelme file as a small cross (half-width ``arm`` px), with its label when ``names``."""
     d = ImageDraw.Draw(im)
     for shape in json.loads(labels.read_text())["shapes"]:
         x, y = shape["points"][0]
         px, py = (x - origin[0]) * zoom, (y - origin[1]) * zoom
         c = COLOURS.get(shape["label"][0], (255, 255, 255))
-        d.line([(px - 5, py), (px + 5, py)], fill=c, width=2)
-        d.line([(px, py - 5), (px, py + 5)], fill=c, width=2)
-        d.text((px + 6, py - 12), shape["label"], fill=c)
+        d.line([(px - arm, py), (px + arm, py)], fill=c, width=2 if arm > 3 else 1)
+        d.line([(px, py - arm), (px, py + arm)], fill=c, width=2 if arm > 3 else 1)
+        if names:
+            d.text((px + arm + 1, py - 12), shape["label"], fill=c)
     return im
 
 
@@ -81,12 +84,12 @@ def main(argv=None) -> int:
             lab = Path(__file__).parent / "labels" / f"{film.stem}.json"
             z = min(1.0, args.cell / max(im.size))
             im = im.resize((round(im.width * z), round(im.height * z)), Image.LANCZOS)
-            if lab.is_file():
-                draw_labels(im, lab, zoom=z)
+            if lab.is_file():  # the marked joint centres as small crosses, without names
+                draw_labels(im, lab, zoom=z, names=False, arm=3)
             x, y = (i % cols) * args.cell, (i // cols) * (args.cell + 16)
             sheet.paste(im, (x, y + 16))
             d.text((x + 2, y + 2), film.stem, fill="black")
-        sheet.save(args.sheet)
+        sheet.quantize(colors=128).save(args.sheet, optimize=True)
         return 0
     origin = tuple(args.crop[:2]) if args.crop else (0, 0)
     im = load(args.films[0], args.crop, args.zoom)
