@@ -98,3 +98,30 @@ def test_shipped_detectors_reach_the_model_cards_real_film_figures(tmp_path):
     films, n, inside = card[WRIST_ROW]
     assert result["hands"]["carpus_points"]["n"] == n
     assert result["hands"]["carpus_points"]["in_box"] == pytest.approx(inside, abs=TOLERANCE)
+
+
+def test_the_labels_import_as_ra2_annotations_keeping_every_point(tmp_path):
+    """``ra2 annotations import --format labelme`` on the set's labels, with blank stand-ins of the films' sizes
+    (the films are not in the repository): every marked joint becomes an object that keeps its point."""
+    import numpy as np
+    from PIL import Image
+
+    from ra2.annotations import read_annotations
+    from ra2.cli import main
+
+    films = tmp_path / "films"
+    films.mkdir()
+    n_points = n_joints = 0
+    for path in sorted((SET / "labels").glob("*.json")):
+        doc = json.loads(path.read_text())
+        Image.fromarray(np.zeros((doc["imageHeight"], doc["imageWidth"]), np.uint8)).save(films / f"{path.stem}.jpg")
+        n_points += len(doc["shapes"])
+        n_joints += sum(not s["label"].startswith("w") for s in doc["shapes"])
+    out = tmp_path / "real.json"
+    assert main(["annotations", "import", "--format", "labelme", "--src", str(SET / "labels"),
+                 "--films", str(films), "--out", str(out)]) == 0
+    read = read_annotations(out)
+    assert len(read) == len(_sources())
+    objects = [o for f in read for o in f.objects]
+    assert sum(o.site_id is not None for o in objects) == n_joints
+    assert sum(len(o.points) for o in objects) == n_points  # joints one point each, carpus its wrist points
