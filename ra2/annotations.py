@@ -10,12 +10,13 @@ the original (unmirrored) film, or, for the ``*_in_carpus`` fields, of the carpu
 (:data:`ra2.contract.SITE_BY_ID`, e.g. ``LH_pip__2``); the hands detector's ``carpus`` region has no site
 id. In the JSON file the COCO fields ``bbox`` (``[x, y, w, h]``) and ``segmentation``
 (``[[x0, y0, x1, y1, ...]]``) are written as COCO expects; the ra2 fields ``box_yxyx`` /
-``box_in_carpus`` / ``polygon_in_carpus`` keep the (y, x) order. Values are rounded to 0.01 px. An object annotated as points (a person marking
-joint centres, e.g. the RA2 landmark files) keeps them in ``points_yx`` (``[[y, x], ...]``: the joint's centre,
-or the wrist points that seeded the carpus region); files without that key read as ``points = None``.
+``box_in_carpus`` / ``polygon_in_carpus`` keep the (y, x) order. Values are rounded to 0.01 px. An object
+annotated as points (a person marking joint centres, e.g. the RA2 landmark files) keeps them in ``points_yx``
+(``[[y, x], ...]``: the joint's centre, or the wrist points that seeded the carpus region); files without that
+key read as ``points = None``.
 
-A film may carry any subset of its limb's objects (a partial annotation): the detectors train on the
-films that carry their objects.
+A film may carry any subset of its limb's objects (a partial annotation): the detectors train on the films
+that carry their objects.
 """
 
 from __future__ import annotations

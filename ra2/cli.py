@@ -312,8 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("eval-detectors", help="IoU of the detected site boxes against ground-truth annotations, and where each joint's "
-                       "centre (the marked point, else the box centre) falls: in its own site's box, another's, none")
+    p = sub.add_parser("eval-detectors", help="IoU of the detected site boxes against ground-truth annotations, "
+                       "and where each joint's centre (the marked point, else the box centre) falls: in its own "
+                       "site's box, another's, none")
     p.add_argument("--models", required=True, help="detectors folder (MODELS/detectors of `ra2 train`)")
     p.add_argument("--data", required=True, help="folder of the films")
     p.add_argument("--annotations", help="ground truth (default DATA/annotations.json)")
