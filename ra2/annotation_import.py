@@ -41,7 +41,9 @@ or boxes), of the distance from a joint's centre to the nearest other joint's ce
 ground truth the median ratio of box side to this spacing is 0.86 for hands and 1.13 for feet, 20 films
 each.) The box is clipped to the film. Points mapped to ``carpus`` (the ``w1 w2 w3`` wrist points) seed the
 carpus region: their bounding box grown by :data:`CARPUS_PAD_FACTOR` times the joint spacing on every side,
-clipped to the film. A film with points needs at least two annotated joints.
+clipped to the film. A film with points needs at least two annotated joints. The points themselves are kept
+(``ObjectAnnotation.points``), so ``ra2 eval-detectors`` can ask whether each marked joint centre lies in the
+box detected for its site.
 
 A hand film whose wrist areas are annotated without a carpus region gets the bounding box of its wrist
 areas as carpus crop (``FilmAnnotation.carpus_box``), so the wrist detectors can train on it.
@@ -461,17 +463,20 @@ def _build_film(fs: _FilmSource, shape: tuple[int, int], mapping: dict, mapping_
             half = POINT_BOX_FACTOR * spacing / 2
             box = _clip((rec.point[0] - half, rec.point[1] - half, rec.point[0] + half, rec.point[1] + half), h, w)
             polygon = box_polygon(box)
+            points = np.array([rec.point], dtype=np.float64)
         else:
-            box, polygon = rec.box, np.asarray(rec.polygon, dtype=np.float32)
+            box, polygon, points = rec.box, np.asarray(rec.polygon, dtype=np.float32), None
         film.objects.append(ObjectAnnotation(detector=site.detector, class_name=site.detector_class,
-                                             site_id=site.id, box=tuple(float(v) for v in box), polygon=polygon))
-    carpus = None
+                                             site_id=site.id, box=tuple(float(v) for v in box), polygon=polygon,
+                                             points=points))
+    carpus, carpus_marks = None, None
     if carpus_points:
         if spacing is None:
             report(f"{fs.source}: {carpus_points[0].name}: wrist points need at least two annotated joints on the "
                    f"film to size the carpus region (found {len(centres)})")
         else:
-            pts = np.array([r.point for r in carpus_points])
+            pts = np.array([r.point for r in carpus_points], dtype=np.float64)
+            carpus_marks = pts
             pad = CARPUS_PAD_FACTOR * spacing
             carpus = _clip((pts[:, 0].min() - pad, pts[:, 1].min() - pad, pts[:, 0].max() + pad,
                             pts[:, 1].max() + pad), h, w)
@@ -481,7 +486,8 @@ def _build_film(fs: _FilmSource, shape: tuple[int, int], mapping: dict, mapping_
     wrist = [o for o in film.objects if o.detector in contract.CARPUS_DETECTORS]
     if carpus is not None:
         film.objects.append(ObjectAnnotation(detector="hands", class_name=CARPUS, site_id=None,
-                                             box=tuple(float(v) for v in carpus), polygon=carpus_poly))
+                                             box=tuple(float(v) for v in carpus), polygon=carpus_poly,
+                                             points=carpus_marks))
         region = carpus
     elif wrist:
         b = np.array([o.box for o in wrist])

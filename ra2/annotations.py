@@ -10,10 +10,13 @@ the original (unmirrored) film, or, for the ``*_in_carpus`` fields, of the carpu
 (:data:`ra2.contract.SITE_BY_ID`, e.g. ``LH_pip__2``); the hands detector's ``carpus`` region has no site
 id. In the JSON file the COCO fields ``bbox`` (``[x, y, w, h]``) and ``segmentation``
 (``[[x0, y0, x1, y1, ...]]``) are written as COCO expects; the ra2 fields ``box_yxyx`` /
-``box_in_carpus`` / ``polygon_in_carpus`` keep the (y, x) order. Values are rounded to 0.01 px.
+``box_in_carpus`` / ``polygon_in_carpus`` keep the (y, x) order. Values are rounded to 0.01 px. An object
+annotated as points (a person marking joint centres, e.g. the RA2 landmark files) keeps them in ``points_yx``
+(``[[y, x], ...]``: the joint's centre, or the wrist points that seeded the carpus region); files without that
+key read as ``points = None``.
 
-A film may carry any subset of its limb's objects (a partial annotation): the detectors train on the
-films that carry their objects.
+A film may carry any subset of its limb's objects (a partial annotation): the detectors train on the films
+that carry their objects.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class ObjectAnnotation:
     ``box``: (y1, x1, y2, x2) pixels of the original film; ``polygon``: [K, 2] float32 (y, x) pixels of
     the original film. ``box_in_carpus`` / ``polygon_in_carpus``: the same in carpus-crop pixels (wrist
     detectors only, else None). ``site_id`` is the contract site id, None for the ``carpus`` region.
+    ``points``: [K, 2] float (y, x) film pixels a person marked for the object (a joint's centre, K = 1; the
+    wrist points that seeded the carpus region), None when it was drawn as a box or polygon. ``box`` is
+    then the box made around them (:mod:`ra2.annotation_import`).
     """
 
     detector: str
@@ -52,6 +58,7 @@ class ObjectAnnotation:
     polygon: np.ndarray
     box_in_carpus: Box | None = None
     polygon_in_carpus: np.ndarray | None = None
+    points: np.ndarray | None = None
 
 
 @dataclass
@@ -143,6 +150,9 @@ def write_annotations(path: Path, films: list[FilmAnnotation]) -> None:
                 "polygon_in_carpus": None if obj.polygon_in_carpus is None
                 else [_poly_to_coco(obj.polygon_in_carpus)],
             })
+            if obj.points is not None:
+                anns[-1]["points_yx"] = [[round(float(v), 2) for v in p]
+                                         for p in np.asarray(obj.points, dtype=np.float64).reshape(-1, 2)]
     doc = {"info": {"description": "ra2 phantom ground truth; boxes (y1, x1, y2, x2) in box_yxyx, "
                                    "COCO bbox [x, y, w, h]; polygons [x0, y0, ...] film pixels"},
            "images": images, "annotations": anns, "categories": cats}
@@ -169,12 +179,14 @@ def read_annotations(path: Path) -> list[FilmAnnotation]:
         for a in doc["annotations"]:
             pic = a.get("polygon_in_carpus")
             bic = a.get("box_in_carpus")
+            pts = a.get("points_yx")
             films[a["image_id"]].objects.append(ObjectAnnotation(
                 detector=a["detector"], class_name=a["class_name"], site_id=a["site_id"],
                 box=tuple(float(v) for v in a["box_yxyx"]),
                 polygon=_poly_from_coco(a["segmentation"][0]),
                 box_in_carpus=None if bic is None else tuple(float(v) for v in bic),
-                polygon_in_carpus=None if pic is None else _poly_from_coco(pic[0])))
+                polygon_in_carpus=None if pic is None else _poly_from_coco(pic[0]),
+                points=None if pts is None else np.asarray(pts, dtype=np.float64).reshape(-1, 2)))
     except (KeyError, TypeError, ValueError, json.JSONDecodeError) as exc:
         raise Ra2Error(f"{path}: not a ra2 annotation file ({type(exc).__name__}: {exc})") from exc
     return list(films.values())

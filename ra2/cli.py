@@ -132,6 +132,14 @@ def _cmd_eval_detectors(args: argparse.Namespace) -> int:
     c = result["hands"]["carpus"]
     if c["n"]:
         print(f"{'carpus':16s} boxes {c['n']:5d}  IoU>=0.5 {c['hit_rate_iou50']:.3f}  mean IoU {c['mean_iou']:.3f}")
+    for name in contract.DETECTORS:
+        p = result[name].get("points")
+        if p:
+            print(f"{name:16s} joint centres {p['n']:4d} ({p['from']})  in its own site's box {p['in_own_box']:.3f}  "
+                  f"in another site's box {p['in_other_box']:.3f}  in no box {p['in_no_box']:.3f}")
+    cp = result["hands"].get("carpus_points")
+    if cp:
+        print(f"{'carpus':16s} wrist points {cp['n']:4d}  inside the detected carpus box {cp['in_box']:.3f}")
     print(f"films {result['films']}, with the default layout placement: {result['films_with_default_layout']}")
     return 0
 
@@ -330,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_predict)
 
-    p = sub.add_parser("eval-detectors", help="IoU of the detected site boxes against ground-truth annotations")
+    p = sub.add_parser("eval-detectors", help="IoU of the detected site boxes against ground-truth annotations, "
+                       "and where each joint's centre (the marked point, else the box centre) falls: in its own "
+                       "site's box, another's, none")
     p.add_argument("--models", required=True, help="detectors folder (MODELS/detectors of `ra2 train`)")
     p.add_argument("--data", required=True, help="folder of the films")
     p.add_argument("--annotations", help="ground truth (default DATA/annotations.json)")

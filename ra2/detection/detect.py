@@ -184,6 +184,39 @@ def box_iou(a, b) -> float:
     return float(compute_overlaps(np.asarray([a]), np.asarray([b]))[0, 0])
 
 
+def point_in_box(point, box) -> bool:
+    """Whether a film point ``(y, x)`` lies in a box ``(y1, x1, y2, x2)`` (near edges inclusive, far edges
+    exclusive, as every ra2 box)."""
+    y, x = float(point[0]), float(point[1])
+    return box[0] <= y < box[2] and box[1] <= x < box[3]
+
+
+def point_hits(points: dict[str, tuple[float, float]], boxes: dict[str, Box]) -> dict[str, tuple[bool, bool]]:
+    """Where the marked joint centres of one film fall among the detected boxes of the same detector.
+
+    Args:
+        points: site id -> the (y, x) point a person marked for that joint.
+        boxes: site id -> the detected box of every site of the detector on the film.
+
+    Returns:
+        site id -> ``(in_own, in_other)``: the point lies in its own site's box; it lies in the box of some
+        other site of ``boxes`` (both can be true where boxes overlap; neither when the joint was missed).
+    """
+    out = {}
+    for site, pt in points.items():
+        own = site in boxes and point_in_box(pt, boxes[site])
+        other = any(point_in_box(pt, b) for s, b in boxes.items() if s != site)
+        out[site] = (bool(own), bool(other))
+    return out
+
+
+def _point_summary(hits: list[tuple[bool, bool]]) -> dict:
+    n = len(hits)
+    return {"n": n, "in_own_box": (sum(h[0] for h in hits) / n) if n else None,
+            "in_other_box": (sum(h[1] for h in hits) / n) if n else None,
+            "in_no_box": (sum(not h[0] and not h[1] for h in hits) / n) if n else None}
+
+
 def score_detector_images(detector: Detector, dataset) -> dict:
     """One detector on the images of a :class:`ra2.detection.data.DetectorDataset` (detector images with
     annotated boxes in detector-image pixels; IoU is the same in film pixels, as the frame only scales and
@@ -223,6 +256,14 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     (``{"site", "hit_rate_iou50", "mean_iou"}``: the site with the lowest hit rate, then mean IoU),
     ``sources`` (detected / reassigned / layout / layout_default counts); ``hands`` also has ``carpus``
     (the carpus box's hit rate and mean IoU). Plus ``films`` and ``films_with_default_layout``.
+
+    Every joint is also scored by where its centre falls among the detected boxes (:func:`point_hits`): the
+    point a person marked (``ObjectAnnotation.points``, e.g. the RA2 landmark files), else the centre of the
+    annotated box. Each detector with joints has ``points`` (``n``; ``in_own_box``: share of joints whose
+    point lies in the box detected for the same site; ``in_other_box``: share whose point lies in the box of
+    another site of the same detector; ``in_no_box``; ``from``: ``marked``, ``box centres`` or both;
+    ``per_site``: site id -> the same three shares and ``n``); ``hands`` has ``carpus_points`` when wrist
+    points were marked (``n`` wrist points, ``in_box``: share inside the detected carpus box).
     """
     from ra2.io import read_film
     from ra2.annotations import read_annotations
@@ -233,6 +274,9 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     ious: dict[str, dict[str, list[float]]] = {d: {} for d in contract.DETECTORS}
     sources: dict[str, dict[str, int]] = {d: {} for d in contract.DETECTORS}
     carpus: list[float] = []
+    pts: dict[str, dict[str, list[tuple[bool, bool]]]] = {d: {} for d in contract.DETECTORS}
+    carpus_pts: list[bool] = []
+    point_sources: dict[str, set[str]] = {d: set() for d in contract.DETECTORS}
     fallbacks = 0
     it = films
     if progress:
@@ -242,14 +286,29 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     for ann in it:
         found = det.detect_film(read_film(data_dir / ann.file_name), ann.limb)
         fallbacks += int(found.fallback)
+        marked: dict[str, dict[str, tuple[float, float]]] = {}
         for obj in ann.objects:
             if obj.site_id is None:
                 if found.carpus_box is not None:
                     carpus.append(box_iou(found.carpus_box, obj.box))
+                    if obj.points is not None:
+                        carpus_pts.extend(point_in_box(p, found.carpus_box) for p in obj.points)
                 continue
+            if obj.points is not None and len(obj.points):
+                marked.setdefault(obj.detector, {})[obj.site_id] = tuple(obj.points[0])
+                point_sources[obj.detector].add("marked")
+            else:  # a box drawn by hand or the phantom's truth: its centre stands for the joint's centre
+                y1, x1, y2, x2 = obj.box
+                marked.setdefault(obj.detector, {})[obj.site_id] = ((y1 + y2) / 2, (x1 + x2) / 2)
+                point_sources[obj.detector].add("box centres")
             ious[obj.detector].setdefault(obj.site_id, []).append(box_iou(found.boxes[obj.site_id], obj.box))
             src = found.sources[obj.site_id]
             sources[obj.detector][src] = sources[obj.detector].get(src, 0) + 1
+        for d, points in marked.items():
+            boxes = {s.id: found.boxes[s.id] for s in contract.sites_of_limb(ann.limb)
+                     if s.detector == d and s.id in found.boxes}
+            for site, hit in point_hits(points, boxes).items():
+                pts[d].setdefault(site, []).append(hit)
     result = {}
     for d, by_site in ious.items():
         v = np.concatenate([np.asarray(x) for x in by_site.values()]) if by_site else np.zeros(0)
@@ -261,13 +320,20 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
                      "worst_site": ({"site": worst, "hit_rate_iou50": per_site[worst][0],
                                      "mean_iou": per_site[worst][1]} if worst else None),
                      "sources": sources[d]}
+        if pts[d]:
+            result[d]["points"] = {**_point_summary([h for v in pts[d].values() for h in v]),
+                                   "from": " and ".join(sorted(point_sources[d])),
+                                   "per_site": {s: _point_summary(v) for s, v in sorted(pts[d].items())}}
     c = np.asarray(carpus)
     result["hands"]["carpus"] = {"n": int(c.size), "hit_rate_iou50": float((c >= 0.5).mean()) if c.size else None,
                                  "mean_iou": float(c.mean()) if c.size else None}
+    if carpus_pts:
+        result["hands"]["carpus_points"] = {"n": len(carpus_pts), "in_box": sum(carpus_pts) / len(carpus_pts)}
     result["films"] = len(films)
     result["films_with_default_layout"] = fallbacks
     return result
 
 
 __all__ = ["JointDetector", "Detector", "FilmDetection", "evaluate_detection", "score_detector_images", "box_iou",
+           "point_in_box", "point_hits",
            "SOURCE_DEFAULT", "SOURCE_LAYOUT"]
