@@ -40,6 +40,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM  # so that the EXIT trap stops a dockerd we started
 
 as_root() { [ "$(id -u)" = 0 ]; }
 
