@@ -27,9 +27,10 @@ case "$MODE" in build|test) ;; *) die "usage: docker/image.sh build|test";; esac
 
 T_START=$(now)
 WORK=$(mktemp -d /tmp/ra2-image-test.XXXXXX)
-DOCKERD_PID=""
+DOCKERD_PID="" CONTAINER=""
 cleanup() {
     local rc=$?
+    if [ -n "$CONTAINER" ]; then docker rm -f "$CONTAINER" >/dev/null 2>&1 || true; fi
     if [ -n "$DOCKERD_PID" ]; then
         say "stopping the dockerd this script started (pid $DOCKERD_PID)"
         kill "$DOCKERD_PID" 2>/dev/null || true
@@ -161,11 +162,13 @@ EOF
                "$IMAGE")
     say "${cmd[*]}"
     t0=$(now)
-    if ! timeout --foreground "$RUN_TIMEOUT" "${cmd[@]}" >"$WORK/run.log" 2>&1; then
-        docker rm -f "$name" >/dev/null 2>&1 || true
+    CONTAINER=$name
+    timeout "$RUN_TIMEOUT" "${cmd[@]}" >"$WORK/run.log" 2>&1 &  # waited for below, so a signal stops it at once
+    if ! wait $!; then
         tail -30 "$WORK/run.log" >&2
         die "the container failed or ran past ${RUN_TIMEOUT} s (log $WORK/run.log)"
     fi
+    CONTAINER=""
     RUN_S=$(( $(now) - t0 ))
     say "container ran in $RUN_S s ($([ ${#gpu[@]} -gt 0 ] && echo "with --gpus all" || echo "no GPU visible"))"
 
