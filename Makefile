@@ -7,7 +7,7 @@ DEMO_OUT ?= demo_out
 DEMO_PROFILE ?= demo
 EXTRA ?= cpu
 
-.PHONY: setup test test-slow demo bench clean
+.PHONY: setup test test-slow demo bench image image-test clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -29,6 +29,14 @@ demo: setup
 
 bench: setup
 	$(PY) bench/run_all.py
+
+# The submission image (docker/image.sh: starts a Docker daemon / a local base stand-in where none is there).
+# image-test: hadolint, build, run it on a small phantom challenge as the organisers did, check /output.
+image:
+	docker/image.sh build
+
+image-test: setup
+	PY=$(abspath $(PY)) docker/image.sh test
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
