@@ -90,6 +90,33 @@ def time_network(net, train, devices, steps: int, rng) -> dict:
             "predict_ms_per_1000": round(1000 * predict, 1)}
 
 
+def reset_check(devices, rng) -> dict:
+    """Two members trained in turn on one compiled model (:func:`ra2.scoring.train.reinitialize` between them),
+    as an ensemble does: the second member's weights and predictions must be finite (the loss scale of mixed
+    precision restored, not zeroed)."""
+    from ra2.profiles import regressor_profile
+    from ra2.scoring.predict import predict_images
+    from ra2.scoring.train import make_model, reinitialize
+
+    prof = regressor_profile("full")
+    net, train = prof.networks["narrowing"], prof.training["narrowing"]
+    model = make_model(net, train, devices)
+    s, b = net.input_size, train.batch_size
+    x = rng.normal(size=(4 * b, s, s, 1)).astype("float32")
+    y = rng.integers(0, 5, size=(4 * b, 1)).astype("float32")
+    out = {}
+    for member in range(2):
+        if member:
+            reinitialize(model, net, devices)
+        model.fit(x, y, batch_size=b, epochs=2, verbose=0)
+        pred = predict_images(model, x[:b, ..., 0])
+        scale = getattr(model.optimizer, "dynamic_scale", None)
+        out[f"member_{member}"] = {
+            "finite_weights": bool(all(np.isfinite(np.asarray(w, np.float64)).all() for w in model.get_weights())),
+            "finite_predictions": bool(np.isfinite(pred).all()), "loss_scale": float(scale) if scale is not None else None}
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mixed-precision", default="auto", choices=("auto", "on", "off"))
@@ -97,6 +124,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--only", help="only networks whose name contains this text")
     parser.add_argument("--augment", action="store_true", help="also time the CPU augmentation of a batch")
+    parser.add_argument("--reset-check", action="store_true", help="also train two members in turn on one model")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -113,7 +141,8 @@ def main() -> None:
         import jax
 
         devices = Devices(mixed_precision=args.mixed_precision != "off", xla=True,
-                          names=tuple(str(d) for d in jax.devices()[:1]), gpus=len(jax.devices("gpu")))
+                          names=tuple(str(d) for d in jax.devices()[:1]),
+                          gpus=sum(d.platform == "gpu" for d in jax.devices()))
     head = {"backend": backend, "keras": keras.__version__, "machine": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "devices": devices.to_dict(), "steps": args.steps}
     print(json.dumps(head))
@@ -126,9 +155,12 @@ def main() -> None:
         if args.augment:
             rows[name]["augment_ms"] = augment_ms(net, train, rng)
         print(f"{name:40s} {json.dumps(rows[name])}", flush=True)
+    checked = reset_check(devices, rng) if args.reset_check else None
+    if checked:
+        print("member reset:", json.dumps(checked), flush=True)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({**head, "networks": rows}, fh, indent=2)
+            json.dump({**head, "networks": rows, "reset_check": checked}, fh, indent=2)
 
 
 if __name__ == "__main__":
