@@ -168,12 +168,13 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
     keras.utils.set_random_seed(seed)
     layout, placement = fit_layout(dataset)
     lr_schedule, step_schedule = schedules(rec)
+    augmentation = augmentation_pipeline(get_spec(name).kind) if rec.augment else None
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix=f"ra2-{name}-") as runs:
         model = MaskRCNN("training", config, model_dir=runs)
         curve = LearningCurve(model, config, val_dataset, layout, placement, progress) if val_dataset else None
         history = model.train(dataset, None, learning_rate=rec.learning_rate, epochs=rec.epochs,
-                              layers=rec.layers, augmentation=augmentation_pipeline(get_spec(name).kind) if rec.augment else None,
+                              layers=rec.layers, augmentation=augmentation,
                               lr_schedule=lr_schedule, step_schedule=step_schedule, seed=seed,
                               verbose=1 if progress else 0, optimizer=make_optimizer(rec),
                               custom_callbacks=[curve] if curve else None)
