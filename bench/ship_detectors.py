@@ -1,6 +1,7 @@
 """Train the shipped joint detectors on a seeded phantom and list them in weights/manifest.json.
 
     python bench/ship_detectors.py                      # weights/detectors/, about 50 min on 2 cores
+    python bench/ship_detectors.py --detectors feet     # retrain one detector only (the others stay)
     python bench/ship_detectors.py --manifest-only      # re-list what is under weights/ (after a change)
 
 What it does, all of it recorded in each detector's ``metadata.json`` (``training_data``, the recipe, the
@@ -61,6 +62,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=1001)
     parser.add_argument("--val-seed", type=int, default=2002)
     parser.add_argument("--out", default=str(WEIGHTS / "detectors"))
+    parser.add_argument("--detectors", nargs="+", default=None,
+                        help="train only these detectors (default: all four); the others' folders stay")
     parser.add_argument("--manifest-only", action="store_true")
     args = parser.parse_args(argv)
     if not args.manifest_only:
@@ -76,9 +79,19 @@ def main(argv=None) -> int:
             provenance = {"source": "phantom (ra2.phantom.generate_dataset)", "seed": args.seed,
                           "patients": args.patients, "size_scales": list(SCALES),
                           "validation": {"seed": args.val_seed, "patients": 10, "size_scales": list(VAL_SCALES)},
+                          "augmentation": "ra2.detection.train.augmentation_pipeline(spec kind): film detectors "
+                                          "ra2.detection.augment.film_augmentation, wrist detectors basic_augmentation",
                           "command": "python bench/ship_detectors.py " + " ".join(argv or sys.argv[1:])}
-            train_detectors(train / "train", Path(args.out), "cpu", seed=0, progress=True, val_dir=val / "test",
-                            val_annotations=val / GOLD_ANNOTATIONS_FILE, provenance=provenance)
+            # detectors=None trains all four, each with seed 0 + its index in contract order; one
+            # detector alone gets that same seed, so a single retrain matches a full one.
+            from ra2 import contract
+
+            for name in args.detectors or [None]:
+                names = None if name is None else [name]
+                seed = 0 if name is None else contract.DETECTORS.index(name)
+                train_detectors(train / "train", Path(args.out), "cpu", seed=seed, progress=True,
+                                val_dir=val / "test", val_annotations=val / GOLD_ANNOTATIONS_FILE,
+                                provenance=provenance, detectors=names)
     manifest = write_manifest()
     print(f"weights/manifest.json: {len(manifest['files'])} files, {manifest['total_bytes'] / 1e6:.1f} MB")
     return 0

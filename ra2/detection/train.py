@@ -1,9 +1,10 @@
 """Train the four joint detectors from annotated films (the phantom's ``annotations.json``).
 
 Each detector is a Mask R-CNN trained from scratch (no pretrained weights are available offline) with the
-profile's :class:`~ra2.profiles.DetectorRecipe`: Adam with a linear warm-up and a cosine decay (SGD with the
-thesis's exponential decay remains for fine-tuning), and albumentations augmentation
-(:func:`augmentation_pipeline`). A trained detector's folder::
+profile's :class:`~ra2.profiles.DetectorRecipe` (Adam with a linear warm-up and a cosine decay; SGD with the
+thesis's exponential decay remains for fine-tuning) and albumentations augmentation: domain randomisation for
+the film detectors (``ra2.detection.augment.film_augmentation``), a milder pipeline for the wrist detectors'
+carpus crops. A trained detector's folder::
 
     <out_dir>/<detector>/config.json          the ra2.mrcnn Config it was trained with
     <out_dir>/<detector>/model.weights.h5     final weights (Keras 3)
@@ -34,22 +35,22 @@ log = logging.getLogger("ra2.detection")
 DETECTOR_FILES = ("config.json", "model.weights.h5", "layout.json", "metadata.json")
 
 
-def augmentation_pipeline():
+def augmentation_pipeline(kind: str = "film"):
     """Size-preserving albumentations pipeline for ``[H, W, 1]`` uint8 detector images with masks.
 
-    Geometry within what films show (rotation +-15 deg, scale 0.85-1.15, shift +-6 %: film rotation, limb
-    placement and collimation, and for the wrist detectors the jitter of the detected carpus box around the
-    true one); exposure (brightness/contrast +-20 %, gamma 0.7-1.5); sharpness (blur). No flips: right limbs
-    are mirrored before detection, so the classes are side-specific.
+    ``kind`` ``"film"`` (the hand and feet detectors): the domain randomisation of
+    :func:`ra2.detection.augment.film_augmentation` (framing, film borders, collimation, markers, text,
+    rulers, tone curves, blur, compression, noise); ``"carpus"`` (the wrist detectors' carpus crops): the
+    milder :func:`ra2.detection.augment.basic_augmentation`. No flips: right limbs are mirrored before
+    detection, so the classes are side-specific.
     """
-    import albumentations as A
+    from ra2.detection.augment import basic_augmentation, film_augmentation
 
-    return A.Compose([
-        A.Affine(rotate=(-15, 15), scale=(0.85, 1.15), translate_percent=(-0.06, 0.06), p=0.9),
-        A.RandomBrightnessContrast(brightness_limit=0.2, contrast_limit=0.2, p=0.7),
-        A.RandomGamma(gamma_limit=(70, 150), p=0.5),
-        A.GaussianBlur(blur_limit=(3, 5), p=0.2),
-    ])
+    if kind == "film":
+        return film_augmentation()
+    if kind == "carpus":
+        return basic_augmentation()
+    raise Ra2Error(f"unknown augmentation kind {kind!r}; expected film or carpus")
 
 
 def make_optimizer(rec):
@@ -192,12 +193,13 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
     used = detector_devices(devices)
     layout, placement = fit_layout(dataset)
     lr_schedule, step_schedule = schedules(rec)
+    augmentation = augmentation_pipeline(get_spec(name).kind) if rec.augment else None
     t0 = time.time()
     with tempfile.TemporaryDirectory(prefix=f"ra2-{name}-") as runs:
         model = MaskRCNN("training", config, model_dir=runs)
         curve = LearningCurve(model, config, val_dataset, layout, placement, progress) if val_dataset else None
         history = model.train(dataset, None, learning_rate=rec.learning_rate, epochs=rec.epochs,
-                              layers=rec.layers, augmentation=augmentation_pipeline() if rec.augment else None,
+                              layers=rec.layers, augmentation=augmentation,
                               lr_schedule=lr_schedule, step_schedule=step_schedule, seed=seed,
                               verbose=1 if progress else 0, optimizer=make_optimizer(rec),
                               custom_callbacks=[curve] if curve else None)

@@ -173,6 +173,8 @@ class Skeleton:
     tissue_capsules: list[tuple[np.ndarray, np.ndarray, float]]  # (p0, p1, radius) mm
     tissue_polygons: list[np.ndarray]  # [K, (y, x)] mm
     ring_sites: list[tuple[np.ndarray, np.ndarray, float]]  # (centre, axis, soft-tissue radius) mm
+    fit_exclude: tuple[str, ...] = ()  # bones that may run off the film (a forefoot film's hindfoot)
+    view: str = "dp"  # how the film was taken: hands "dp"; feet "whole", "forefoot" or "oblique"
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
@@ -472,50 +474,122 @@ def _gap_ellipse(centre: np.ndarray, axis: np.ndarray, along: float, across: flo
 
 
 # Foot: (MT length, MT half-widths base/shaft/head, phalanx lengths, phalanx half-widths); 1 = big toe.
+# Toe phalanges are short against their metatarsals (proximal phalanx of toes 2-5 about 0.3 of the
+# metatarsal, middle and distal phalanges a few mm; hallux: proximal phalanx about half of MT1), MT1 is
+# short and thick, MT5 has a broad base (its tuberosity is a separate bone below).
 _TOES = {
-    1: dict(mt=62.0, mtw=(10.5, 5.8, 9.0), ph=(30.0, 0.0, 24.0), phw=(8.0, 5.2, 6.8)),
-    2: dict(mt=73.0, mtw=(6.5, 3.9, 5.6), ph=(26.0, 10.0, 8.0), phw=(5.0, 3.0, 4.0)),
-    3: dict(mt=68.0, mtw=(6.2, 3.8, 5.4), ph=(23.0, 9.0, 7.5), phw=(4.8, 2.9, 3.8)),
-    4: dict(mt=65.0, mtw=(6.0, 3.7, 5.2), ph=(21.0, 8.0, 7.0), phw=(4.6, 2.8, 3.7)),
-    5: dict(mt=62.0, mtw=(8.5, 3.8, 5.2), ph=(18.0, 6.5, 6.5), phw=(4.4, 2.7, 3.6)),
+    1: dict(mt=62.0, mtw=(10.5, 6.2, 9.2), ph=(29.0, 0.0, 22.0), phw=(8.0, 5.2, 6.8)),
+    2: dict(mt=73.0, mtw=(6.5, 3.9, 5.6), ph=(24.0, 8.5, 7.0), phw=(5.0, 3.0, 4.0)),
+    3: dict(mt=68.0, mtw=(6.2, 3.8, 5.4), ph=(21.5, 7.5, 6.5), phw=(4.8, 2.9, 3.8)),
+    4: dict(mt=65.0, mtw=(6.0, 3.7, 5.2), ph=(19.5, 6.5, 6.0), phw=(4.6, 2.8, 3.7)),
+    5: dict(mt=63.0, mtw=(8.5, 3.9, 5.2), ph=(17.0, 5.5, 5.5), phw=(4.4, 2.7, 3.6)),
 }
+
+# Views of a foot film (probabilities): dorso-plantar whole foot (heel to toes, the ankle on some), a
+# forefoot film (tarsometatarsal joints to toes, the hindfoot off the film) and an oblique whole foot.
+FOOT_VIEWS = {"whole": 0.55, "forefoot": 0.25, "oblique": 0.20}
+# Bones left out of the film fit of a forefoot view (they may run off the film).
+HINDFOOT = ("talus", "calcaneus", "tibia", "fibula")
+
+
+@dataclass
+class FootView:
+    """How a foot film is taken. ``kind``: ``"whole"``, ``"forefoot"`` or ``"oblique"``; ``ankle``: the
+    distal tibia and fibula are drawn (projected over the talus, as on a dorso-plantar film that includes
+    the ankle); ``squeeze``: factor (<= 1) on the medio-lateral (x) positions of the bones, 1 = straight
+    dorso-plantar, about 0.6-0.8 for an oblique film (positions close up, bone widths stay: the metatarsals
+    overlap); ``toe_flex``: 0..1 flexion of the lesser toes (middle/distal phalanges foreshortened);
+    ``leg_angle`` (degrees from straight up, 180 = straight towards the heel) and ``leg_length`` (mm) of the
+    projected tibia and fibula when ``ankle`` (they usually run off the film, as on trauma foot/ankle films)."""
+
+    kind: str = "whole"
+    ankle: bool = False
+    squeeze: float = 1.0
+    toe_flex: float = 0.0
+    leg_angle: float = 180.0
+    leg_length: float = 150.0
+
+
+def sample_foot_view(rng: np.random.Generator) -> FootView:
+    """Draw a :class:`FootView` (a fixed number of draws from ``rng``)."""
+    u = rng.uniform(0, 1, size=6)
+    p = np.cumsum(list(FOOT_VIEWS.values()))
+    kind = list(FOOT_VIEWS)[int(np.searchsorted(p, u[0] * p[-1], side="right"))]
+    return FootView(kind=kind, ankle=bool(kind == "whole" and u[1] < 0.5),
+                    squeeze=float(0.6 + 0.2 * u[2]) if kind == "oblique" else 1.0, toe_flex=float(u[3]),
+                    leg_angle=float(180.0 + 70.0 * (u[4] - 0.5)), leg_length=float(90.0 + 130.0 * u[5]))
+
+
+def _squeeze_x(skel_parts: tuple, factor: float, x0: float) -> None:
+    """Move every bone, joint and soft-tissue shape of a foot towards the line x = ``x0`` (mm) by ``factor``
+    on the x coordinate of positions (widths stay: bones seen obliquely overlap, as cylinders do)."""
+    bones, joints, capsules, polygons, rings = skel_parts
+    m = np.array([1.0, factor])
+
+    def pt(p):
+        return np.array([p[0], x0 + factor * (p[1] - x0)])
+
+    def unit(v):
+        w = v * m
+        return w / np.linalg.norm(w)
+
+    for b in bones.values():
+        if isinstance(b, LongBone):
+            b.length *= float(np.linalg.norm(b.axis * m))
+            b.p0, b.axis = pt(b.p0), unit(b.axis)
+        else:
+            b.centre, b.e1 = pt(b.centre), unit(b.e1)
+    for j in joints.values():
+        j.centre, j.axis = pt(j.centre), unit(j.axis)
+    capsules[:] = [(pt(p0), pt(p1), r) for p0, p1, r in capsules]
+    polygons[:] = [np.array([pt(p) for p in poly]) for poly in polygons]
+    rings[:] = [(pt(c), unit(a), r) for c, a, r in rings]
 
 
 def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: float,
-               extra_gap_factor: dict[str, float]) -> Skeleton:
-    """A left foot (dorso-plantar): tarsal bones, 5 metatarsals, toe phalanges, hallux sesamoids.
+               extra_gap_factor: dict[str, float], view: FootView | None = None) -> Skeleton:
+    """A left foot (dorso-plantar, toes up, big toe on +x): calcaneus and talus (overlapping, as in the
+    DP view), navicular, cuboid, three cuneiforms, five metatarsals (MT5 with its lateral tuberosity),
+    toe phalanges, two hallux sesamoids under the MT1 head, and with ``view.ankle`` the distal tibia and
+    fibula projected over the talus. All coordinates ``(y, x)`` mm; the heel is at large y.
 
     ``gap_factor`` keys: ``mtp__1``..``mtp__5``, ``mtp__ip`` (hallux IP); ``extra_gap_factor``: unscored
-    ``toe_pip__2..5`` / ``toe_dip__2..5``. Same ``rng`` contract as :func:`build_hand`.
+    ``toe_pip__2..5`` / ``toe_dip__2..5``. ``view`` (default: a straight whole-foot view) never changes the
+    draws from ``rng``, which are the same contract as :func:`build_hand`.
     """
+    view = view or FootView()
     size = rng.uniform(0.9, 1.1)
     len_j = 1.0 + rng.uniform(-0.05, 0.05, size=12)
     wid_j = 1.0 + rng.uniform(-0.06, 0.06, size=12)
     turns = rng.normal(0.0, 2.5, size=(6, 4))
-    tars_j = 1.0 + rng.uniform(-0.06, 0.06, size=8)
+    tars_j = 1.0 + rng.uniform(-0.06, 0.06, size=10)
     bones: dict[str, Bone] = {}
     joints: dict[str, Joint] = {}
     up = direction(0.0)
 
-    def tarsal(name, centre, a, b, angle, j):
+    def tarsal(name, centre, a, b, angle, j, p=2.6, depth=None):
+        d = 0.9 * size * min(a, b) * 2.0 if depth is None else depth * size
         return EllipseBone(name, centre=np.array(centre) * size, a=a * size * tars_j[j], b=b * size * tars_j[j],
-                           e1=direction(angle), depth=0.9 * size * min(a, b) * 2.0, p=2.6)
+                           e1=direction(angle), depth=d, p=p)
 
-    tars = [tarsal("cuneiform1", (-4.0, 26.0), 12.0, 8.0, 8.0, 0),
-            tarsal("cuneiform2", (-1.0, 13.0), 8.0, 6.0, 2.0, 1),
-            tarsal("cuneiform3", (-2.0, 1.5), 9.0, 6.0, -4.0, 2),
-            tarsal("cuboid", (8.0, -13.0), 12.0, 9.5, -22.0, 3),
-            tarsal("navicular", (17.0, 13.0), 7.0, 17.0, -6.0, 4),
-            tarsal("talus_head", (36.0, 14.0), 12.0, 13.0, 0.0, 5),
-            tarsal("calcaneus", (38.0, -12.0), 18.0, 11.0, -8.0, 6)]
+    # Hindfoot first (drawn under the midfoot): the calcaneus from the cuboid back to the heel (about
+    # 85 mm), the talus medial to it and overlapping it, its head in the navicular's concavity.
+    tars = [tarsal("calcaneus", (62.0, -10.0), 41.0, 16.0, -10.0, 6, p=2.2, depth=15.0),
+            tarsal("talus", (49.0, 10.0), 24.0, 12.5, 18.0, 5, p=2.2, depth=16.0),
+            tarsal("navicular", (16.5, 12.5), 7.5, 17.0, -6.0, 4),
+            tarsal("cuboid", (8.0, -12.5), 12.5, 10.5, -22.0, 3),
+            tarsal("cuneiform1", (-4.0, 25.5), 12.5, 8.5, 8.0, 0),
+            tarsal("cuneiform2", (-1.0, 13.0), 8.5, 6.3, 2.0, 1),
+            tarsal("cuneiform3", (-2.0, 1.5), 9.5, 6.3, -4.0, 2)]
     for t in tars:
         bones[t.name] = t
+    cun1, cun2, cun3, cuboid = (bones[n] for n in ("cuneiform1", "cuneiform2", "cuneiform3", "cuboid"))
     fan = {1: 7.0 + 4.0 * spread, 2: 2.0 + 2.0 * spread, 3: -1.0, 4: -4.0 - 2.0 * spread, 5: -9.0 - 4.0 * spread}
-    seat = {1: (tars[0], up, 0.0), 2: (tars[1], up, 0.0), 3: (tars[2], up, 0.0),
-            4: (tars[3], direction(-8.0), 3.5), 5: (tars[3], direction(-30.0), -4.0)}
+    seat = {1: (cun1, up, 0.0), 2: (cun2, up, 0.0), 3: (cun3, up, 0.0),
+            4: (cuboid, direction(-8.0), 3.5), 5: (cuboid, direction(-30.0), -4.0)}
     capsules, ring_sites = [], []
-    toe_tips = []
     mt_heads = []
+    flex = 1.0 - 0.35 * view.toe_flex  # flexed toes: middle/distal phalanges foreshortened
     for f in range(1, 6):
         spec = _TOES[f]
         carp, sdir, shift = seat[f]
@@ -539,9 +613,9 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
             anks = [gap_factor.get("mtp__1", 1) <= 0, gap_factor.get("mtp__ip", 1) <= 0]
         else:
             specs = [dict(name=f"tp{f}_1", length=pl[0], w0=pw0, wm=pwm, w1=pw1, k0=-1.6 * size, k1=0.45 * pw1),
-                     dict(name=f"tp{f}_2", length=pl[1], w0=pw1 * 0.95, wm=pwm * 0.9, w1=pw1 * 0.85,
+                     dict(name=f"tp{f}_2", length=pl[1] * flex, w0=pw1 * 0.95, wm=pwm * 0.9, w1=pw1 * 0.85,
                           k0=-0.6 * size, k1=1.0 * size),
-                     dict(name=f"tp{f}_3", length=pl[2], w0=pw1 * 0.8, wm=pwm * 0.65, w1=pwm * 0.75,
+                     dict(name=f"tp{f}_3", length=pl[2] * flex, w0=pw1 * 0.8, wm=pwm * 0.65, w1=pwm * 0.75,
                           k0=-0.5 * size, k1=1.0 * size, plate1=False)]
             keys = [f"mtp__{f}", f"toe_pip__{f}", f"toe_dip__{f}"]
             gaps = [NORMAL_GAP["mtp"] * size * gap_factor.get(f"mtp__{f}", 1.0),
@@ -550,19 +624,45 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
             anks = [gap_factor.get(f"mtp__{f}", 1) <= 0, False, False]
         chain = _chain(bones, joints, mt, specs, keys, gaps,
                        list(turns[f, 1:1 + len(specs)] + (3.0 if f == 1 else -2.0)), anks)
-        toe_tips.append(chain[-1].tip)
         r = 1.05 * pw0 + 2.0 * size
         last = chain[-1]
         capsules.append((mt.point(mt.length * 0.8), last.tip - (r - 3.5 * size) * last.axis, r))
         ring_sites.append((chain[0].point(chain[0].length * 0.5), chain[0].axis, r))
-    mt1 = bones["mt1"]
-    for side, name in ((1, "sesamoid_medial"), (-1, "sesamoid_lateral")):
-        c = mt1.point(mt1.length - 5.0 * size, side * 4.2 * size)
-        bones[name] = EllipseBone(name, centre=c, a=5.0 * size, b=3.6 * size, e1=mt1.axis, depth=4.5 * size)
-    # Soft tissue: the forefoot/midfoot as one polygon around the tarsals and metatarsal heads.
+    mt1, mt5 = bones["mt1"], bones["mt5"]
+    # Two sesamoids under the MT1 head (medial larger), overlapping the head on a DP film.
+    for side, name, a, b in ((1, "sesamoid_medial", 5.5, 4.0), (-1, "sesamoid_lateral", 4.8, 3.5)):
+        c = mt1.point(mt1.length - 5.5 * size, side * 4.4 * size)
+        bones[name] = EllipseBone(name, centre=c, a=a * size, b=b * size, e1=mt1.axis, depth=5.0 * size)
+    # The MT5 tuberosity: the base flares laterally (-x) and proximally towards the cuboid/calcaneus.
+    tub_c = mt5.point(3.0 * size, -mt5.w0 + 2.0 * size)
+    bones["mt5_tuberosity"] = EllipseBone("mt5_tuberosity", centre=tub_c, a=7.5 * size * tars_j[7],
+                                          b=4.5 * size * tars_j[7], e1=direction(-50.0), depth=7.0 * size, p=2.0)
+    tal = bones["talus"]
+    leg_capsule = []
+    if view.ankle:  # tibia and fibula from the talus dome along the leg (projected: towards the heel, tilted)
+        tib_base = tal.centre + np.array([4.0, -2.0]) * size
+        leg = direction(view.leg_angle)
+        tibia = LongBone("tibia", p0=tib_base, axis=leg, length=view.leg_length * size * tars_j[8],
+                         w0=15.5 * size, wm=11.5 * size, w1=12.0 * size, k0=2.5 * size, k1=0.0,
+                         cortex=0.22, plate0=True, plate1=False, density=0.6)
+        bones["tibia"] = tibia
+        bones["fibula"] = LongBone("fibula", p0=tib_base + 19.0 * size * tibia.perp - 8.0 * size * leg,
+                                   axis=direction(view.leg_angle + 3.0), length=tibia.length + 8.0 * size,
+                                   w0=7.0 * size, wm=4.5 * size, w1=5.0 * size, k0=3.0 * size, k1=0.0,
+                                   cortex=0.3, plate0=False, plate1=False, density=0.65 * tars_j[9])
+        leg_capsule = [(tib_base, tibia.point(tibia.length + 40.0 * size), 32.0 * size)]
+    # Soft tissue: the sole outline from the heel pad to the metatarsal heads; toe capsules.
+    calc = bones["calcaneus"]
+    heel = calc.centre + calc.a * (-calc.e1)
     foot_poly = convex_hull(np.concatenate(
-        [t.outline(grow=7.0 * size) for t in tars[:5]]
+        [t.outline(grow=7.0 * size) for t in tars]
         + [np.array([h + np.array([0.0, s * 9.0 * size]) for s in (-1, 1)]) for h in mt_heads]
-        + [np.array([tars[5].centre + np.array([25.0, 0.0]) * size,
-                     tars[6].centre + np.array([30.0, -8.0]) * size])]))
-    return Skeleton("foot", bones, joints, {}, None, capsules, [foot_poly], ring_sites)
+        + [np.array([heel + np.array([9.0, s * 14.0]) * size for s in (-1, 1)]),
+           bones["mt5_tuberosity"].outline(grow=6.0 * size)]))
+    tissue = [foot_poly]
+    if view.squeeze != 1.0:
+        x0 = float(bones["mt2"].point(0.0)[1])
+        _squeeze_x((bones, joints, capsules, tissue, ring_sites), view.squeeze, x0)
+    # The toes' capsules come first (the film fit uses them), the leg's last.
+    return Skeleton("foot", bones, joints, {}, None, capsules + leg_capsule, tissue, ring_sites,
+                    fit_exclude=HINDFOOT if view.kind == "forefoot" else ("tibia", "fibula"), view=view.kind)

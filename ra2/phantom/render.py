@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from ra2 import contract
 from ra2.phantom import damage, raster
 from ra2.phantom.acquisition import Acquisition, sample_acquisition
-from ra2.phantom.anatomy import LongBone, Skeleton, build_foot, build_hand
+from ra2.phantom.anatomy import LongBone, Skeleton, build_foot, build_hand, sample_foot_view
 from ra2.annotations import FilmAnnotation, ObjectAnnotation
 
 MAX_CANVAS = 1100  # working-canvas long side (px); larger films are rendered here and resized
@@ -45,7 +45,7 @@ def _site_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def _build(limb: str, by_class: dict[str, dict[str, int]], anat_rng: np.random.Generator, damage_seed: int,
-           spread: float) -> Skeleton:
+           spread: float, view_seed: int = 0) -> Skeleton:
     hand = limb in contract.HAND_LIMBS
     classes = [s.detector_class for s in contract.sites_of_limb(limb)]
     site_rngs = {c: _site_rng(damage_seed, i) for i, c in enumerate(classes)}
@@ -53,7 +53,10 @@ def _build(limb: str, by_class: dict[str, dict[str, int]], anat_rng: np.random.G
     extra = {k: float(v) for k, v in zip(
         ["ip", "dip__2", "dip__3", "dip__4", "dip__5", "toe_pip__2", "toe_pip__3", "toe_pip__4", "toe_pip__5",
          "toe_dip__2", "toe_dip__3", "toe_dip__4", "toe_dip__5"], anat_rng.uniform(0.55, 1.15, size=13))}
-    skel = (build_hand if hand else build_foot)(anat_rng, gaps, spread, extra)
+    if hand:
+        skel = build_hand(anat_rng, gaps, spread, extra)
+    else:  # the foot's view comes from its own generator: hand films draw exactly what they always drew
+        skel = build_foot(anat_rng, gaps, spread, extra, view=sample_foot_view(np.random.default_rng([view_seed, 19])))
     bone_density = float(anat_rng.uniform(0.82, 1.12))  # the patient's bone mineral density
     for bone in skel.bones.values():
         bone.density *= bone_density
@@ -77,19 +80,22 @@ def _build(limb: str, by_class: dict[str, dict[str, int]], anat_rng: np.random.G
 
 
 def _fit_points(skel: Skeleton) -> np.ndarray:
-    """[N, (y, x)] mm that must lie inside the film: everything but the proximal forearm/hindfoot."""
+    """[N, (y, x)] mm that must lie inside the film: everything but the proximal forearm and the bones in
+    ``skel.fit_exclude`` (a forefoot film's hindfoot)."""
     pts = []
     for name, b in skel.bones.items():
         if name in ("radius", "ulna"):
             pts.append(np.array([b.point(b.length - 35.0, s * b.wm) for s in (-1, 1)]))
             pts.append(np.array([b.point(b.length, s * b.w1) for s in (-1, 1)]))
-        elif name in ("talus_head", "calcaneus"):
+        elif name in skel.fit_exclude:
             continue
         else:
             pts.append(b.outline())
-    # A hand's last capsule is the forearm, which may run off the film.
-    for p0, p1, r in skel.tissue_capsules[:-1] if skel.limb_type == "hand" else skel.tissue_capsules:
+    # A hand's last capsule is the forearm, a foot's sixth the leg: they may run off the film.
+    for p0, p1, r in skel.tissue_capsules[:-1] if skel.limb_type == "hand" else skel.tissue_capsules[:5]:
         pts.append(p1 + r * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]]))
+    if skel.limb_type == "foot" and "talus" not in skel.fit_exclude:  # a whole-foot film: the heel pad too
+        pts.extend(skel.tissue_polygons)
     return np.concatenate(pts)
 
 
@@ -229,7 +235,7 @@ def render_film(limb: str, scores: dict[str, int], rng: np.random.Generator, siz
     anat_seed, damage_seed, acq_seed, tex_seed, noise_seed = (int(v) for v in rng.integers(0, 2**63 - 1, size=5))
     anat_rng = np.random.default_rng(anat_seed)
     acq = sample_acquisition(np.random.default_rng(acq_seed), limb, size_scale)
-    skel = _build(limb, by_class, anat_rng, damage_seed, acq.spread)
+    skel = _build(limb, by_class, anat_rng, damage_seed, acq.spread, view_seed=acq_seed)
     place = _placement(skel, acq)
     height, width = acq.height, acq.width
 
