@@ -8,13 +8,22 @@ from ra2 import Ra2Error
 def test_profiles_and_overrides():
     from ra2.profiles import regressor_profile
 
-    full = regressor_profile("full")
-    assert full.n_folds == 5
-    assert full.sizes() == {"foot_erosion": 128, "hand_erosion": 128, "narrowing": 64}
-    assert {d: t.loss for d, t in full.training.items()} == {"foot_erosion": "mae", "hand_erosion": "mae",
-                                                            "narrowing": "logcosh"}
-    assert all(t.learning_rate == 1e-4 and t.sampling == "balanced" for t in full.training.values())
-    assert full.networks["narrowing"].architecture == "densenet88"
+    import dataclasses
+
+    full, cpu_recipe = regressor_profile("full"), regressor_profile("cpu")
+    assert full.n_folds == 5 and full.tta == cpu_recipe.tta == "auto"
+    assert full.sizes() == {"foot_erosion": 64, "hand_erosion": 64, "narrowing": 64}
+    for d, t in full.training.items():  # the cpu recipe (loss, schedule, sampling, prior) at GPU sizes
+        same = dataclasses.replace(t, batch_size=32, epochs=cpu_recipe.training[d].epochs,
+                                   patience=cpu_recipe.training[d].patience)
+        assert same == cpu_recipe.training[d], d
+        assert t.batch_size == 64 and t.loss == "log2_mse" and t.lr_schedule == "cosine"
+    assert {d: t.epochs for d, t in full.training.items()} == {"foot_erosion": 60, "hand_erosion": 160,
+                                                              "narrowing": 60}
+    net = full.networks["narrowing"]
+    assert (net.growth_rate, net.blocks, net.stem_filters) == (24, (6, 12, 12), 48)
+    assert net.replace(input_size=48, growth_rate=12, blocks=(4, 8, 6), stem_filters=24) == \
+        cpu_recipe.networks["narrowing"]
     cpu = regressor_profile("cpu", sampling="weights", epochs=3, patience=1)
     assert all(t.sampling == "weights" and t.epochs == 3 and t.patience == 1 for t in cpu.training.values())
     assert regressor_profile("cpu").training["narrowing"].epochs == 40  # overrides never leak into the recipe
