@@ -6,6 +6,7 @@ films at 0.15 of full size: 20 films, a few seconds to write): ``train/`` (``tra
 Tests must leave it as they found it (``film_removed`` restores what it deletes).
 """
 
+import os
 from contextlib import contextmanager
 
 import pytest
@@ -42,3 +43,17 @@ def film_replaced(path, data: bytes):
         yield
     finally:
         path.write_bytes(kept)
+
+
+def strict() -> bool:
+    """True under ``CI=true`` (``.ci/run`` sets it): checks that would run a weaker form or skip fail instead."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require(what: str, missing: str) -> None:
+    """A check cannot run its strong form because ``missing`` is absent: under ``CI=true`` fail naming it,
+    elsewhere skip (a developer's machine may lack it)."""
+    message = f"{what}: {missing}"
+    if strict():
+        pytest.fail(f"CI=true: {message} (CI must run this check in its strong form)", pytrace=False)
+    pytest.skip(message)
