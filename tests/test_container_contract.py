@@ -108,7 +108,7 @@ def test_run_sh_keeps_the_container_contract(phantom, tmp_path):
         missing = [what for what, ok in (
             ("a read-only file system (needs root and `unshare -m -n` with `mount -o remount,bind,ro /`)", read_only),
             ("an empty network namespace (needs `unshare -n`)", network_namespace)) if not ok]
-        assert not missing, "CI=true: the container contract cannot run in its strong form: no " + "; no ".join(missing)
+        assert not missing, "CI=true: the container contract cannot run in its strong form; missing: " + "; ".join(missing)
     if read_only:
         script = (f"mount --bind '{out}' '{out}' && mount --bind '{private_tmp}' '{private_tmp}' && "
                   f"mount -o remount,bind,ro / && exec " + " ".join(f"'{a}'" for a in run))
