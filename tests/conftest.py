@@ -57,3 +57,17 @@ def require(what: str, missing: str) -> None:
     if strict():
         pytest.fail(f"CI=true: {message} (CI must run this check in its strong form)", pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def shipped_detector():
+    """The four shipped detectors (``weights/detectors``) loaded once for the session (read-only: do not train
+    or change them)."""
+    from pathlib import Path
+
+    from ra2.detection.detect import JointDetector
+
+    folder = Path(__file__).resolve().parents[1] / "weights" / "detectors"
+    if not (folder / "hands" / "model.weights.h5").is_file():
+        pytest.skip(f"no shipped detectors in {folder}")
+    return JointDetector.load(folder)
