@@ -71,6 +71,7 @@ def _files_by(uid: int, roots, exclude) -> list[str]:
     return found
 
 
+@pytest.mark.thorough
 def test_run_sh_keeps_the_container_contract(phantom, tmp_path):
     base = tmp_path / "contract"
     inputs, out, private_tmp, guard = base / "inputs", base / "output", base / "tmp", base / "guard"

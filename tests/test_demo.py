@@ -4,11 +4,14 @@ valid and scored, and the lines it prints. The shipped detectors make it fast en
 
 import json
 
+import pytest
+
 from ra2 import io
 from ra2.cli import main
 from ra2.metrics import SCORE_KEYS
 
 
+@pytest.mark.thorough
 def test_demo_writes_valid_predictions_scores_and_sheet(tmp_path, capsys):
     out = tmp_path / "demo"
     rc = main(["demo", "--out", str(out), "--train-patients", "3", "--test-patients", "2",

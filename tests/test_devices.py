@@ -75,6 +75,7 @@ def test_run_profile_is_full_on_a_gpu_and_cpu_without_one():
         run_profile("fast", gpus=0)
 
 
+@pytest.mark.thorough
 def test_mixed_precision_and_xla_forced_on_train_finite_members_and_predict(phantom, tmp_path, monkeypatch):
     """The container's GPU settings on a CPU: every member of every 2-fold smoke ensemble has finite weights and
     finite, in-range out-of-fold predictions, and the run's predictions come from the model."""
@@ -101,6 +102,7 @@ def test_mixed_precision_and_xla_forced_on_train_finite_members_and_predict(phan
             assert oof.min() >= 0.0 and oof.max() <= contract.DATASET_MAX[dataset]
 
 
+@pytest.mark.thorough
 def test_two_logical_cpu_devices_train_with_a_mirrored_strategy_then_predict(phantom, tmp_path):
     """``ra2 train --logical-cpus 2 --devices all``: the members train under a MirroredStrategy over both
     devices with the recipe's batch per replica; one-device ``ra2 predict`` reads the models back."""

@@ -210,6 +210,7 @@ def test_run_without_joint_annotations_keeps_the_fallback(phantom, tmp_path, mon
     assert "not a complete set of trained detectors" in caplog.text
 
 
+@pytest.mark.thorough
 def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkeypatch):
     """``ra2 run`` with the smoke regressors and the shipped detectors: Trainer.fit writes every model file,
     Predictor.load reads them back, the predictions are the model's and valid."""

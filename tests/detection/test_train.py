@@ -12,6 +12,7 @@ from ra2.cli import main
 from ra2.phantom.dataset import GOLD_ANNOTATIONS_FILE
 
 
+@pytest.mark.thorough
 def test_train_detectors_then_eval_detectors_on_the_command_line(phantom, tmp_path, capsys):
     out = tmp_path / "detectors"
     assert main(["train-detectors", "--data", str(phantom / "train"), "--out", str(out), "--profile", "smoke",
@@ -86,6 +87,7 @@ def _landmark_files(phantom, folder, drop=()):
         (folder / f"{film.file_name[:-4]}.json").write_text(json.dumps(doc))
 
 
+@pytest.mark.thorough
 def test_train_detectors_on_imported_partial_annotations(phantom, tmp_path, capsys):
     """Landmark points of the hand films only: import, then train-detectors trains the hand detector alone and
     says why the others are not trained; a joint never annotated is a one-line error."""

@@ -100,6 +100,7 @@ def test_report_is_self_contained(run):
     assert "Joints flagged for review" in text and "SC1" in text
 
 
+@pytest.mark.thorough
 def test_report_renders_in_headless_chromium(run, tmp_path):
     """Skips without a browser on a developer's machine; fails under ``CI=true`` (``.ci/run`` installs it)."""
     if find_browser() is None:
