@@ -10,10 +10,12 @@ def test_profiles_and_overrides():
 
     full = regressor_profile("full")
     assert full.n_folds == 5
-    assert full.sizes() == {"foot_erosion": 128, "hand_erosion": 128, "narrowing": 64}
-    assert {d: t.loss for d, t in full.training.items()} == {"foot_erosion": "mae", "hand_erosion": "mae",
-                                                            "narrowing": "logcosh"}
-    assert all(t.learning_rate == 1e-4 and t.sampling == "balanced" for t in full.training.values())
+    # full = the cpu recipe at GPU sizes (ra2/profiles.py, _full; commit b116e6f)
+    assert full.sizes() == {"foot_erosion": 64, "hand_erosion": 64, "narrowing": 64}
+    assert all(t.loss == "log2_mse" and t.learning_rate == 1e-3 and t.lr_schedule == "cosine"
+               and t.sampling == "none" and t.batch_size == 64 for t in full.training.values())
+    assert {d: t.epochs for d, t in full.training.items()} == {"foot_erosion": 60, "hand_erosion": 160,
+                                                              "narrowing": 60}
     assert full.networks["narrowing"].architecture == "densenet88"
     cpu = regressor_profile("cpu", sampling="weights", epochs=3, patience=1)
     assert all(t.sampling == "weights" and t.epochs == 3 and t.patience == 1 for t in cpu.training.values())
