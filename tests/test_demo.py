@@ -1,6 +1,6 @@
 """`ra2 demo` (what `make demo` runs) on a tiny phantom with the smoke regressors: the files a user is promised,
-valid and scored, and the lines it prints. The shipped detectors make it fast enough for the default suite;
-`make demo` itself (the demo profile, 15 minutes) runs in CI after the tests."""
+valid and scored, and the lines it prints. Thorough tier (about 2 minutes);
+`make demo` itself (the demo profile, 15 minutes) runs in CI after the tests, gated on its scores (.ci/demo_gate.py)."""
 
 import json
 
