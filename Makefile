@@ -7,7 +7,7 @@ DEMO_OUT ?= demo_out
 DEMO_PROFILE ?= demo
 EXTRA ?= cpu
 
-.PHONY: setup test test-slow demo bench image image-test clean
+.PHONY: setup test test-all test-slow demo bench image image-test clean
 
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=/path/to/python3.11)"; exit 1; }
@@ -18,8 +18,13 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# Two tiers (README, "Tests"): test = the fast tier (pyproject's default marker expression: not thorough, not
+# slow; at most 4 minutes on 2 cores); test-all = everything, the fast and the thorough tier (what CI runs).
 test: setup
 	$(PY) -m pytest -q
+
+test-all: setup
+	$(PY) -m pytest -q -m "" --durations=25
 
 test-slow: setup
 	$(PY) -m pytest -q -m slow

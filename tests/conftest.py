@@ -6,6 +6,7 @@ films at 0.15 of full size: 20 films, a few seconds to write): ``train/`` (``tra
 Tests must leave it as they found it (``film_removed`` restores what it deletes).
 """
 
+import os
 from contextlib import contextmanager
 
 import pytest
@@ -42,3 +43,31 @@ def film_replaced(path, data: bytes):
         yield
     finally:
         path.write_bytes(kept)
+
+
+def strict() -> bool:
+    """True under ``CI=true`` (``.ci/run`` sets it): checks that would run a weaker form or skip fail instead."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def require(what: str, missing: str) -> None:
+    """A check cannot run its strong form because ``missing`` is absent: under ``CI=true`` fail naming it,
+    elsewhere skip (a developer's machine may lack it)."""
+    message = f"{what}: {missing}"
+    if strict():
+        pytest.fail(f"CI=true: {message} (CI must run this check in its strong form)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def shipped_detector():
+    """The four shipped detectors (``weights/detectors``) loaded once for the session (read-only: do not train
+    or change them)."""
+    from pathlib import Path
+
+    from ra2.detection.detect import JointDetector
+
+    folder = Path(__file__).resolve().parents[1] / "weights" / "detectors"
+    if not (folder / "hands" / "model.weights.h5").is_file():
+        pytest.skip(f"no shipped detectors in {folder}")
+    return JointDetector.load(folder)

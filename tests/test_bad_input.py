@@ -318,14 +318,10 @@ def test_films_without_a_limb_are_readable(tmp_path, name):
     np.testing.assert_array_equal(got, (a / 255.0).astype(np.float32))
 
 
-@pytest.fixture(scope="module")
-def detector():
-    from ra2.detection.detect import JointDetector
-
-    folder = Path(__file__).resolve().parents[1] / "weights" / "detectors"
-    if not (folder / "hands").is_dir():
-        pytest.skip(f"no shipped detectors in {folder}")
-    return JointDetector.load(folder)
+@pytest.fixture
+def detector(shipped_detector):
+    """The shipped detectors, loaded once for the session (conftest)."""
+    return shipped_detector
 
 
 BOX_SOURCES = {"detected", "reassigned", "layout", "layout_default"}

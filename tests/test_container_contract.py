@@ -3,7 +3,8 @@
 As user ``nobody`` when the tests run as root and ``nobody`` can run the checkout's Python (otherwise as the
 current user); where the machine allows (root, ``unshare -m -n``), in a private mount namespace whose whole
 file system is read-only except the output folder and a private ``$TMPDIR``, and a network namespace with no
-interface; ``$HOME`` unwritable; and a socket guard in every case (an audit hook that refuses ``socket.connect`` / ``getaddrinfo`` and reports
+interface (under ``CI=true`` both are required: the test fails, naming what is missing, instead of falling
+back); ``$HOME`` unwritable; and a socket guard in every case (an audit hook that refuses ``socket.connect`` / ``getaddrinfo`` and reports
 the attempt). Then: ``ra2 validate`` accepts the CSV, ``run_summary.json`` says the predictions are the
 model's, no connection was attempted, the inputs are unchanged, and nothing was written outside the output
 folder and the private tmp.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PHANTOM
+from conftest import PHANTOM, strict
 from ra2.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,6 +71,7 @@ def _files_by(uid: int, roots, exclude) -> list[str]:
     return found
 
 
+@pytest.mark.thorough
 def test_run_sh_keeps_the_container_contract(phantom, tmp_path):
     base = tmp_path / "contract"
     inputs, out, private_tmp, guard = base / "inputs", base / "output", base / "tmp", base / "guard"
@@ -103,6 +105,11 @@ def test_run_sh_keeps_the_container_contract(phantom, tmp_path):
     # read-only except the output folder and the private tmp, and a network namespace with no interface.
     read_only = os.geteuid() == 0 and _works(["unshare", "-m", "-n", "bash", "-c", "mount -o remount,bind,ro /"])
     network_namespace = read_only or _works(["unshare", "-n", "true"])
+    if strict():  # CI runs the strong form or fails, naming what the machine lacks
+        missing = [what for what, ok in (
+            ("a read-only file system (needs root and `unshare -m -n` with `mount -o remount,bind,ro /`)", read_only),
+            ("an empty network namespace (needs `unshare -n`)", network_namespace)) if not ok]
+        assert not missing, "CI=true: the container contract cannot run in its strong form; missing: " + "; ".join(missing)
     if read_only:
         script = (f"mount --bind '{out}' '{out}' && mount --bind '{private_tmp}' '{private_tmp}' && "
                   f"mount -o remount,bind,ro / && exec " + " ".join(f"'{a}'" for a in run))

@@ -37,10 +37,12 @@ def test_reset_optimizer_gives_back_the_initial_loss_scale_moments_and_step():
 
     from ra2.scoring.train import _dtype_policy
 
+    keras.utils.set_random_seed(0)  # unseeded, some initial weights overflowed the float16 gradients at the
+    # initial loss scale (2 ** 15): those steps were skipped and the step count below was 2, not 4 (flaky)
     with _dtype_policy("mixed_float16"):
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), keras.layers.Dense(1, dtype="float32")])
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
-    x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
+    x = 0.05 * np.random.default_rng(0).normal(size=(16, 4)).astype("float32")  # scaled gradients stay finite
     model.fit(x, x[:, :1], batch_size=8, epochs=2, verbose=0)
     opt = model.optimizer
     assert type(opt).__name__ == "LossScaleOptimizer"
@@ -75,6 +77,7 @@ def test_run_profile_is_full_on_a_gpu_and_cpu_without_one():
         run_profile("fast", gpus=0)
 
 
+@pytest.mark.thorough
 def test_mixed_precision_and_xla_forced_on_train_finite_members_and_predict(phantom, tmp_path, monkeypatch):
     """The container's GPU settings on a CPU: every member of every 2-fold smoke ensemble has finite weights and
     finite, in-range out-of-fold predictions, and the run's predictions come from the model."""
@@ -101,6 +104,7 @@ def test_mixed_precision_and_xla_forced_on_train_finite_members_and_predict(phan
             assert oof.min() >= 0.0 and oof.max() <= contract.DATASET_MAX[dataset]
 
 
+@pytest.mark.thorough
 def test_two_logical_cpu_devices_train_with_a_mirrored_strategy_then_predict(phantom, tmp_path):
     """``ra2 train --logical-cpus 2 --devices all``: the members train under a MirroredStrategy over both
     devices with the recipe's batch per replica; one-device ``ra2 predict`` reads the models back."""

@@ -546,7 +546,8 @@ def test_validate_binary_garbage_reports(tmp_path, valid_pair):
     path = tmp_path / "predictions.csv"
     path.write_bytes(bytes(range(256)))
     problems = rio.validate_predictions(path, tpl)
-    assert len(problems) >= 1 and all(isinstance(p, str) for p in problems)
+    # one line naming the file and what is wrong with it: bytes 0-127 are ASCII, 0x80 is the first non-UTF-8 byte
+    assert problems == [f"predictions CSV {path}: not UTF-8 text (invalid start byte at byte 128)"]
 
 
 def test_read_predictions_csv(tmp_path, valid_pair):

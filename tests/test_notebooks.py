@@ -10,6 +10,7 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.thorough
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes_in_a_kernel(path, monkeypatch, tmp_path):
     import nbformat

@@ -210,6 +210,7 @@ def test_run_without_joint_annotations_keeps_the_fallback(phantom, tmp_path, mon
     assert "not a complete set of trained detectors" in caplog.text
 
 
+@pytest.mark.thorough
 def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkeypatch):
     """``ra2 run`` with the smoke regressors and the shipped detectors: Trainer.fit writes every model file,
     Predictor.load reads them back, the predictions are the model's and valid."""
@@ -251,7 +252,10 @@ def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkey
     # the model's numbers, not the fallback's: the fallback would be the exact training means
     train_df = io.read_training_csv(phantom / "train" / "training.csv")
     means = train_df[list(contract.JOINT_COLUMNS)].mean().to_numpy()
-    assert not np.allclose(pred[list(contract.JOINT_COLUMNS)].to_numpy()[0], means)
+    model = pred[list(contract.JOINT_COLUMNS)].to_numpy()
+    assert len(model) == PHANTOM["test_patients"]
+    for patient, row in zip(pred["Patient_ID"], model):  # every patient's row, not only the first
+        assert not np.allclose(row, means), f"{patient}: the training means, not the model's predictions"
     # same seed, same CSV: a second run from scratch (its own work folder) writes the same bytes
     again = tmp_path / "again"
     assert main(["run", "--train", str(phantom / "train"), "--test", str(phantom / "test"),

@@ -50,15 +50,20 @@ def test_every_stage_table_covers_exactly_the_profile_names():
     assert profiles.regressor_profile("demo").n_folds == 2
 
 
-def test_unknown_profile_is_one_clear_error_and_help_names_the_default():
+def test_unknown_profile_is_one_clear_error_and_help_names_the_default(capsys):
     from ra2.cli import main
     from ra2.profiles import check_profile, help_text
 
     with pytest.raises(Ra2Error, match="unknown profile 'gpu'; expected one of smoke, demo, cpu, full"):
         check_profile("gpu")
     assert help_text("train").endswith("(default: cpu)") and "demo:" in help_text("demo")
-    with pytest.raises(SystemExit):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
         main(["train", "--train", "x", "--models", "y", "--profile", "gpu"])
+    # argparse's usage error (exit 2) naming the option, the bad value and the choices, not any other exit
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "ra2 train: error: argument --profile: invalid choice: 'gpu' (choose from 'smoke', 'demo', 'cpu', 'full')")
 
 
 def test_detector_config_follows_the_profile_tables():

@@ -81,6 +81,7 @@ def _train_command(phantom, models):
             "--profile", "smoke", "--no-progress"]
 
 
+@pytest.mark.thorough
 def test_killed_training_resumes_from_its_complete_members(phantom, tmp_path):
     """Kill ``ra2 train`` (SIGKILL) once the first ensemble member is written; the restart reuses that member
     (same weights file, untouched) and trains only the rest."""

@@ -48,6 +48,7 @@ def test_one_data_set_is_scored_against_the_baseline_from_the_csvs(phantom, tmp_
         evaluate(phantom, tmp_path / "ev3", datasets=["hand_erosion"], ensembles_dir=tmp_path / "ev" / "ensembles")
 
 
+@pytest.mark.thorough
 def test_all_data_sets_with_context_and_detected_boxes(phantom, tmp_path):
     from ra2.pipeline import shipped_detectors
 

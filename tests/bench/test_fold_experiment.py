@@ -35,7 +35,11 @@ def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):
               cache_dir=tmp_path / "crops", net_changes={"stem_strides": 2, "blocks": [1]})
     assert res["net_changes"] == {"stem_strides": 2, "blocks": [1]}
     assert res["train_config"]["patience"] == 1
-    assert res["epochs_run"] <= 3
+    # patience 1: it ran, validated every epoch it ran, and stopped the epoch after its best (or at epoch 3)
+    runs, best, hist = res["epochs_run"], res["best_epoch"], res["history"]
+    assert 1 <= best <= runs <= 3 and len(hist) == runs
+    assert runs == 3 or runs == best + 1, (runs, best, hist)
+    assert hist[best - 1] == min(hist)
     with pytest.raises(Ra2Error, match="unknown network setting 'stem_stride'"):
         run(phantom, "narrowing", profile="smoke", cache_dir=tmp_path / "crops", net_changes={"stem_stride": 2})
     with pytest.raises(Ra2Error, match="must be a JSON object"):

@@ -4,6 +4,7 @@ then `ra2 eval-detectors` on what it trained."""
 import json
 
 import numpy as np
+import pytest
 
 from conftest import PHANTOM
 from ra2 import contract
@@ -11,6 +12,7 @@ from ra2.cli import main
 from ra2.phantom.dataset import GOLD_ANNOTATIONS_FILE
 
 
+@pytest.mark.thorough
 def test_train_detectors_then_eval_detectors_on_the_command_line(phantom, tmp_path, capsys):
     out = tmp_path / "detectors"
     assert main(["train-detectors", "--data", str(phantom / "train"), "--out", str(out), "--profile", "smoke",
@@ -18,12 +20,20 @@ def test_train_detectors_then_eval_detectors_on_the_command_line(phantom, tmp_pa
                  "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "detectors written to" in printed and "held-out recall@IoU0.5" in printed
+    curves = {}
     for name in contract.DETECTORS:
         meta = json.loads((out / name / "metadata.json").read_text())
         assert meta["recipe"]["steps"] == 2 and meta["n_images"] == 2 * PHANTOM["train_patients"]
         [point] = meta["learning_curve"]  # smoke: one epoch of two steps
-        assert point["step"] == 2 and 0.0 <= point["recall_iou50"] <= 1.0
-        assert sum(point["sources"].values()) == PHANTOM["test_patients"] * (12 if name != "hands" else 22)
+        n = PHANTOM["test_patients"] * (12 if name != "hands" else 22)  # every class once per held-out film
+        assert point["step"] == 2 and sum(point["sources"].values()) == n
+        # the recall is a count of the n held-out boxes, the mean of the per-class recalls (each class n / classes
+        # times), and a hit has IoU >= 0.5, so the mean IoU is at least half the recall
+        hits = point["recall_iou50"] * n
+        assert abs(hits - round(hits)) < 1e-6, (name, point["recall_iou50"])
+        assert point["recall_iou50"] == pytest.approx(np.mean(list(point["per_class"].values())))
+        assert 0.5 * point["recall_iou50"] <= point["mean_iou"] <= 1.0
+        curves[name] = point
         assert all((out / name / f).is_file() for f in ("config.json", "model.weights.h5", "layout.json"))
     report = tmp_path / "eval.json"
     assert main(["eval-detectors", "--models", str(out), "--data", str(phantom / "test"), "--annotations",
@@ -34,8 +44,17 @@ def test_train_detectors_then_eval_detectors_on_the_command_line(phantom, tmp_pa
         r = result[name]
         assert r["n_sites"] == PHANTOM["test_patients"] * (20 if name == "hands" else 12)
         assert sum(r["sources"].values()) == r["n_sites"]  # every site gets a box, whatever its source
-        assert np.isfinite(r["mean_iou"]) and r["worst_site"]["site"] in r["per_site"]
+        # the hit rate is a count of the sites, the mean of the per-site rates (each site once per film), the
+        # worst site's rate is the lowest, and hits have IoU >= 0.5
+        hits = r["hit_rate_iou50"] * r["n_sites"]
+        assert abs(hits - round(hits)) < 1e-6, (name, r["hit_rate_iou50"])
+        assert r["hit_rate_iou50"] == pytest.approx(np.mean(list(r["per_site"].values())))
+        assert r["worst_site"]["hit_rate_iou50"] == min(r["per_site"].values())
+        assert 0.5 * r["hit_rate_iou50"] <= r["mean_iou"] <= 1.0
         assert f"{name:16s} sites" in printed
+    # the same final model on the same held-out films: the feet detector's learning-curve recall (whole films)
+    # is what eval-detectors measures
+    assert curves["feet"]["recall_iou50"] == pytest.approx(result["feet"]["hit_rate_iou50"])
     assert main(["train-detectors", "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 1
     assert "ra2: error:" in capsys.readouterr().err
 
@@ -68,6 +87,7 @@ def _landmark_files(phantom, folder, drop=()):
         (folder / f"{film.file_name[:-4]}.json").write_text(json.dumps(doc))
 
 
+@pytest.mark.thorough
 def test_train_detectors_on_imported_partial_annotations(phantom, tmp_path, capsys):
     """Landmark points of the hand films only: import, then train-detectors trains the hand detector alone and
     says why the others are not trained; a joint never annotated is a one-line error."""

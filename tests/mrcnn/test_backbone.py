@@ -29,6 +29,7 @@ def weight_layers(model):
     return {layer.name: layer for layer in model.layers if layer.weights}
 
 
+@pytest.mark.thorough
 def test_resnet50_layer_names_shapes_and_parameters():
     inp = keras.Input((None, None, 3))
     outs = resnet_graph(inp, "resnet50", stage5=True, train_bn=False)
@@ -46,6 +47,7 @@ def test_resnet50_layer_names_shapes_and_parameters():
     assert model.count_params() == BACKBONE_PARAMS["resnet50"]
 
 
+@pytest.mark.thorough
 def test_resnet101_has_22_identity_blocks_in_stage4():
     inp = keras.Input((None, None, 3))
     model = keras.Model(inp, resnet_graph(inp, "resnet101")[1:])

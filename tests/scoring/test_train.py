@@ -64,6 +64,7 @@ def test_choose_tta_follows_the_out_of_fold_error():
         choose_tta("yes", plain, views, labels, 5)
 
 
+@pytest.mark.thorough
 def test_train_regressors_smoke(phantom, tmp_path):
     out = tmp_path / "regressors"
     result = train_regressors(phantom / "train", out, profile="smoke", progress=False, seed=1)
