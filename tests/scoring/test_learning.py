@@ -7,9 +7,9 @@ The thorough-tier version with the ``cpu`` recipe is ``test_learning_slow.py``.
 
 import numpy as np
 import pytest
+from synthetic_crops import dark_spot_crops
 
 from ra2.profiles import AugmentConfig, RegressorConfig, TrainConfig
-from ra2.scoring.data import CropSet
 from ra2.scoring.metrics import log2_rmse
 from ra2.scoring.train import train_member
 
@@ -26,27 +26,11 @@ RECIPE = TrainConfig(batch_size=32, epochs=6, patience=3, learning_rate=3e-3, lo
                      steps_per_epoch=10, augment=AugmentConfig(enabled=False), prior_bias=True)
 
 
-def dark_spot_crops(n: int = 480, seed: int = 0) -> tuple[CropSet, np.ndarray, np.ndarray]:
-    """``n`` noisy 24 px crops, half of them score 0; the others a dark disk of radius 1 + score (1-4) at a
-    random central spot. Returns the crops and the training / validation indices (patient-grouped)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.choice([0, 0, 0, 0, 1, 2, 3, 4], size=n).astype(np.float32)
-    yy, xx = np.mgrid[:SIZE, :SIZE]
-    images = rng.normal(0.5, 0.1, (n, SIZE, SIZE)).astype(np.float32)
-    for i in np.flatnonzero(labels > 0):
-        cy, cx = rng.integers(9, 15, size=2)
-        images[i][((yy - cy) ** 2 + (xx - cx) ** 2) < (1 + labels[i]) ** 2] -= 0.3
-    patient = np.arange(n) % 24
-    crops = CropSet("narrowing", images, labels, np.array([f"P{p:02d}" for p in patient]),
-                    np.array(["LH_pip_J__2"] * n))
-    return crops, np.flatnonzero(patient >= 6), np.flatnonzero(patient < 6)
-
-
 def held_out_gain(learning_rate: float) -> tuple[float, float]:
     """(validation log2 RMSE of the trained member, of the training mean) on the dark-spot crops."""
     import dataclasses
 
-    crops, train, val = dark_spot_crops()
+    crops, train, val = dark_spot_crops(480, SIZE, (0, 0, 0, 0, 1, 2, 3, 4), patients=24, held_out=6)
     recipe = dataclasses.replace(RECIPE, learning_rate=learning_rate)
     _, meta, pred = train_member(NET, recipe, crops.subset(train), crops.subset(val), seed=0, progress=False)
     assert log2_rmse(pred, crops.labels[val]) == pytest.approx(meta["validation"]["log2_rmse"])

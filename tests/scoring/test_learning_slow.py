@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from synthetic_crops import dark_spot_crops
 
-from ra2.scoring.data import CropSet
 from ra2.scoring.metrics import log2_rmse
 from ra2.profiles import regressor_profile
 from ra2.scoring.train import train_member
@@ -18,18 +18,8 @@ def test_cpu_profile_learns_a_dark_spot_growing_with_the_score():
     minutes under load; the current recipe runs 40 epochs of 50 batches with a cosine decay and the log2
     loss).
     """
-    rng = np.random.default_rng(0)
-    n, s = 600, 48
-    labels = rng.choice([0] * 9 + [1, 2, 3, 4], size=n).astype(np.float32)
-    yy, xx = np.mgrid[:s, :s]
-    images = rng.normal(0.5, 0.1, (n, s, s)).astype(np.float32)
-    for i in np.flatnonzero(labels > 0):
-        cy, cx = rng.integers(18, 30, size=2)
-        images[i][((yy - cy) ** 2 + (xx - cx) ** 2) < (1 + labels[i]) ** 2] -= 0.3
-    patient = np.arange(n) % 40
-    crops = CropSet("narrowing", images, labels, np.array([f"P{p:02d}" for p in patient]),
-                    np.array(["LH_pip_J__2"] * n))
-    train, val = np.flatnonzero(patient >= 8), np.flatnonzero(patient < 8)
+    crops, train, val = dark_spot_crops(600, 48, [0] * 9 + [1, 2, 3, 4], patients=40, held_out=8)
+    labels = crops.labels
     prof = regressor_profile("cpu")
     _, meta, pred = train_member(prof.networks["narrowing"], prof.training["narrowing"], crops.subset(train),
                                  crops.subset(val), seed=0, progress=False)
