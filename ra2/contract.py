@@ -79,10 +79,6 @@ class Site:
     detector_class: str  # class name in that detector, e.g. "pip__2"
     class_id: int  # 1-based class id in that detector
 
-    @property
-    def is_hand(self) -> bool:
-        return self.limb in HAND_LIMBS
-
 
 @dataclass(frozen=True)
 class Score:

@@ -14,7 +14,6 @@ image, y2/x2 exclusive).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -382,16 +381,3 @@ class DataGenerator:
             boxes,
             masks,
         )
-
-
-def gt_mask_shape(config) -> tuple[int, int]:
-    """(h, w) of the ground-truth masks in a batch: MINI_MASK_SHAPE or the molded image size."""
-    if config.USE_MINI_MASK:
-        return tuple(int(s) for s in config.MINI_MASK_SHAPE[:2])
-    return int(config.IMAGE_SHAPE[0]), int(config.IMAGE_SHAPE[1])
-
-
-def describe_batch(batch: tuple[np.ndarray, ...]) -> dict[str, Any]:
-    """Names, shapes and dtypes of a batch from ``DataGenerator`` (for logs and debugging)."""
-    names = ("images", "image_meta", "rpn_match", "rpn_bbox", "gt_class_ids", "gt_boxes", "gt_masks")
-    return {name: (array.shape, str(array.dtype)) for name, array in zip(names, batch)}

@@ -128,12 +128,6 @@ class EllipseBone:
         pts = self.outline(360)
         return pts[int(np.argmax(pts @ d))]
 
-    def place_beyond(self, other_point: np.ndarray, d: np.ndarray, gap: float) -> None:
-        """Move the centre so that the bone's boundary point facing ``-d`` lies ``gap`` mm beyond
-        ``other_point`` along ``d``."""
-        near = self.support(-d) - self.centre
-        self.centre = other_point + gap * d - near
-
 
 Bone = LongBone | EllipseBone
 

@@ -9,7 +9,7 @@ This replaced a ``tf.data`` map over ``numpy_function``, which on a 2-core CPU d
 devices come as one resolved :class:`ra2.devices.Devices` (default: float32, no XLA, one device); with several
 devices the members train under its ``MirroredStrategy`` with the recipe's batch per replica.
 
-A member folder holds ``config.json`` (the :class:`~ra2.scoring.models.RegressorConfig`),
+A member folder holds ``config.json`` (the :class:`~ra2.profiles.RegressorConfig`),
 ``model.weights.h5`` (weights of the best validation epoch) and ``metadata.json`` (fold, seed, epochs,
 validation metrics, training recipe, validation patients, versions).
 """
