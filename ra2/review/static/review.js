@@ -3,9 +3,12 @@
 // they are drawn, and drawn boxes read back, in those pixels.
 "use strict";
 
-const S = { app: null, pi: 0, patient: null, sel: 0, pending: null, digitAt: 0, drawing: false, version: 0 };
+const S = { app: null, pi: 0, patient: null, sel: 0, pending: null, digitAt: 0, drawing: false, version: 0, done: 0 };
 const $ = (sel) => document.querySelector(sel);
 const SVGNS = "http://www.w3.org/2000/svg";
+
+// Every answered action (accepted or refused) counts once in body[data-done], after the page shows its outcome.
+function settled() { S.done += 1; document.body.dataset.done = String(S.done); }
 
 function say(text, kind) {
   const m = $("#msg");
@@ -296,10 +299,12 @@ async function accept() {
   const ok = await submit({ kind: "score", patient: S.patient.patient, joint: j.joint, old: j.value, new: value },
     `saved ${S.patient.patient} ${j.joint}: ${fmt(j.value, 2)} \u2192 ${value}`);
   S.pending = null;
-  if (!ok) { highlight(); return; }
-  const next = S.sel + 1;
-  await reloadPatient();
-  select(Math.min(next, S.patient.joints.length - 1));
+  if (ok) {
+    const next = S.sel + 1;
+    await reloadPatient();
+    select(Math.min(next, S.patient.joints.length - 1));
+  } else highlight();
+  settled();
 }
 
 async function sendBox(newState) {
@@ -308,6 +313,7 @@ async function sendBox(newState) {
   const ok = await submit({ kind: "box", patient: S.patient.patient, joint: j.site, old: boxState(j.site),
     new: newState }, `saved ${S.patient.patient} ${j.site}: box ${JSON.stringify(newState)}`);
   if (ok) await reloadPatient();
+  settled();
 }
 
 function toggleBox() {
