@@ -96,3 +96,39 @@ class ServerProcess:
             self.proc.wait(timeout=30)
         # a new server will print the same address line: forget the old one
         self.log.write_text("")
+
+
+def wait_for(driver, script: str, timeout: float = 30.0):
+    """Poll ``return <script>`` until it is truthy; returns its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = driver.execute_script(f"return {script}")
+        if value:
+            return value
+        time.sleep(0.05)
+    msg = driver.execute_script("return document.querySelector('#msg').textContent")
+    raise AssertionError(f"page: `{script}` still false after {timeout:.0f} s; message: {msg!r}")
+
+
+def load(driver, url=None):
+    """Open ``url`` (None: reload the page) and wait until the page has shown its first patient."""
+    if url:
+        driver.get(url)
+    else:
+        driver.refresh()
+    wait_for(driver, "document.body.dataset.ready === '1'")
+
+
+def keys(driver, *sequence):
+    """Type ``sequence`` (characters or Selenium ``Keys``) into the page, as a person at the keyboard would."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    chain = ActionChains(driver)
+    for k in sequence:
+        chain.send_keys(k)
+    chain.perform()
+
+
+def settle(driver, n: int):
+    """Wait until the page has answered its ``n``-th action since it loaded (``body[data-done]``)."""
+    wait_for(driver, f"document.body.dataset.done === '{n}'")

@@ -130,11 +130,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # the terminal is the reader's: requests go to the debug log
         log.debug("%s %s", self.address_string(), fmt % args)
 
-    def _send(self, status: int, body: bytes, ctype: str) -> None:
+    def _send(self, status: int, body: bytes, ctype: str, cache: bool = False) -> None:
+        """``cache``: the answer never changes for its URL (films; crops, whose URL carries their box's state)."""
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cache-Control", "private, max-age=3600" if cache else "no-store")
         self.end_headers()
         self.wfile.write(body)
 
@@ -167,9 +168,10 @@ class _Handler(BaseHTTPRequestHandler):
                 film = self.app.film(patient, limb)
                 if film is None:
                     raise ReviewError(404, f"no film of {patient} {limb} in {self.app.run.films_dir}")
-                return self._send(200, _png(film, FILM_PNG_SIDE), "image/png")
+                return self._send(200, _png(film, FILM_PNG_SIDE), "image/png", cache=True)
             if url.path == "/api/crop":
-                return self._send(200, self.app.crop(query.get("patient", ""), query.get("site", "")), "image/png")
+                return self._send(200, self.app.crop(query.get("patient", ""), query.get("site", "")), "image/png",
+                                  cache=True)
             return self._error(404, f"no such page: {url.path}")
         except ReviewError as exc:
             return self._error(exc.status, str(exc))
@@ -205,14 +207,26 @@ class _Handler(BaseHTTPRequestHandler):
         return self._json(200, {"event": event, "progress": self.app.store.progress()})
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        """A browser that drops a connection (a page re-rendered while its images were loading) is no error."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            log.debug("%s closed the connection early", client_address[0])
+            return
+        super().handle_error(request, client_address)
+
+
 def make_server(app: ReviewApp, port: int = 0) -> ThreadingHTTPServer:
     """A threading HTTP server for ``app`` bound to 127.0.0.1:``port`` (0: any free port)."""
     handler = type("ReviewHandler", (_Handler,), {"app": app})
     try:
-        server = ThreadingHTTPServer((HOST, port), handler)
+        server = _Server((HOST, port), handler)
     except OSError as exc:
         raise Ra2Error(f"cannot listen on {HOST}:{port}: {exc.strerror or exc}") from None
-    server.daemon_threads = True
     return server
 
 

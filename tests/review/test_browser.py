@@ -1,6 +1,6 @@
 """The review page in a real browser (headless Chromium under Selenium) against a real `ra2 review` process: load,
 navigate with the keyboard, correct three joints (digits, arrows, a mouse click), see a bad score refused, mark a
-box wrong, reload, kill the server with SIGKILL and start it again, and find the three corrections in the page, the
+box wrong, draw another with the mouse, reload, kill the server with SIGKILL and start it again, and find the three corrections in the page, the
 log and reviewed.csv; two tabs on one joint: the second is refused, not silently overwritten.
 
 Skips without Chromium/chromium-driver/selenium on a developer's machine; fails under ``CI=true``. With
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -18,48 +17,16 @@ import pytest
 from ra2 import contract as C
 from ra2 import io
 from ra2.review.store import LOG_FILE, REVIEWED_FILE
-from review_browser import ServerProcess, chrome, free_port
+from review_browser import ServerProcess, chrome, free_port, keys, load, settle
 from review_run import fake_run
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "review.png"
 
 
-def wait_for(driver, script: str, timeout: float = 30.0):
-    """Poll ``return <script>`` until it is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = driver.execute_script(f"return {script}")
-        if value:
-            return value
-        time.sleep(0.05)
-    msg = driver.execute_script("return document.querySelector('#msg').textContent")
-    raise AssertionError(f"page: `{script}` still false after {timeout:.0f} s; message: {msg!r}")
-
-
-def load(driver, url=None):
-    if url:
-        driver.get(url)
-    else:
-        driver.refresh()
-    wait_for(driver, "document.body.dataset.ready === '1'")
-
-
-def keys(driver, *sequence):
-    from selenium.webdriver.common.action_chains import ActionChains
-
-    chain = ActionChains(driver)
-    for k in sequence:
-        chain.send_keys(k)
-    chain.perform()
-
-
-def settle(driver, n: int):
-    wait_for(driver, f"document.body.dataset.done === '{n}'")
-
-
 def current(driver) -> dict:
     return driver.execute_script("const j = S.patient.joints[S.sel]; return {patient: S.patient.patient, "
-                                 "joint: j.joint, value: j.value, max: j.max, site: j.site, index: S.sel};")
+                                 "joint: j.joint, value: j.value, max: j.max, site: j.site, limb: j.limb, "
+                                 "index: S.sel};")
 
 
 def row_value(driver, joint: str) -> tuple[str, bool]:
@@ -74,7 +41,7 @@ def save_screenshot(driver, path: Path) -> None:
 
     raw = path.with_suffix(".raw.png")
     driver.save_screenshot(str(raw))
-    Image.open(raw).convert("RGB").quantize(colors=128).save(path, optimize=True)
+    Image.open(raw).convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
     raw.unlink()
 
 
@@ -130,6 +97,18 @@ def test_three_corrections_survive_reload_and_a_killed_server(phantom, tmp_path)
             settle(d, 5)
             assert d.execute_script(f"return boxState('{boxed}')") == "wrong"
             assert d.find_elements(By.CSS_SELECTOR, f"rect.box.wrong[data-site='{boxed}']")
+            # the next joint's box drawn anew: d, then a drag on its film
+            from selenium.webdriver.common.action_chains import ActionChains
+
+            keys(d, Keys.ARROW_DOWN, "d")
+            drawn = current(d)
+            svg = d.find_element(By.CSS_SELECTOR, f".film[data-limb='{drawn['limb']}'] svg")
+            ActionChains(d).move_to_element_with_offset(svg, -20, -25).click_and_hold().move_by_offset(30, 35) \
+                .release().perform()
+            settle(d, 6)
+            new_box = d.execute_script(f"return boxState('{drawn['site']}')")
+            assert isinstance(new_box, list) and new_box[2] > new_box[0] and new_box[3] > new_box[1], new_box
+            assert d.find_elements(By.CSS_SELECTOR, f"rect.box.drawn[data-site='{drawn['site']}']")
             assert "flagged reviewed 3/17" in d.find_element(By.ID, "progress").text
             save_screenshot(d, tmp_path / "review.png")
 
@@ -139,7 +118,8 @@ def test_three_corrections_survive_reload_and_a_killed_server(phantom, tmp_path)
                 events = [json.loads(line) for line in (run_dir / LOG_FILE).read_text().splitlines()]
                 scores = [(e["patient"], e["joint"], e["new"]) for e in events if e["kind"] == "score"]
                 assert scores == expected and all(e["reader"] == "tester" for e in events)
-                assert [(e["joint"], e["new"]) for e in events if e["kind"] == "box"] == [(boxed, "wrong")]
+                assert [(e["joint"], e["new"]) for e in events if e["kind"] == "box"] == [
+                    (boxed, "wrong"), (drawn["site"], new_box)]
                 reviewed = io.read_predictions_csv(run_dir / REVIEWED_FILE).set_index(C.PATIENT_COLUMN)
                 assert [reviewed.loc[p, jt] for p, jt, _ in expected] == [n for _, _, n in expected]
                 assert io.validate_predictions(run_dir / REVIEWED_FILE, phantom / "test" / "template.csv") == []

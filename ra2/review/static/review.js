@@ -3,7 +3,7 @@
 // they are drawn, and drawn boxes read back, in those pixels.
 "use strict";
 
-const S = { app: null, pi: 0, patient: null, sel: 0, pending: null, digitAt: 0, drawing: false, version: 0, done: 0 };
+const S = { app: null, pi: 0, patient: null, sel: 0, pending: null, digitAt: 0, drawing: false, done: 0 };
 const $ = (sel) => document.querySelector(sel);
 const SVGNS = "http://www.w3.org/2000/svg";
 
@@ -174,7 +174,9 @@ function renderCrops() {
     if (j.flagged) fig.classList.add("flagged");
     const img = document.createElement("img");
     img.alt = j.site;
-    img.src = `/api/crop?patient=${encodeURIComponent(S.patient.patient)}&site=${j.site}&v=${S.version}`;
+    // the box state in the URL: a crop is cached until its box changes
+    img.src = `/api/crop?patient=${encodeURIComponent(S.patient.patient)}&site=${j.site}` +
+      `&box=${encodeURIComponent(JSON.stringify(boxState(j.site)))}`;
     img.onerror = () => { fig.style.opacity = 0.3; };
     const cap = document.createElement("figcaption");
     cap.textContent = j.site.replace(/^(..)_/, "$1 ");
@@ -287,7 +289,6 @@ async function submit(action, done) {
     if (res.status === 409) await reloadPatient();
     return false;
   }
-  S.version += 1;
   say(done, "ok");
   return true;
 }
