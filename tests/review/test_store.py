@@ -215,3 +215,25 @@ def test_export_feeds_the_training_csv_reader_and_the_annotation_importer(phanto
     assert main(["review", "export", "--predictions", str(empty), "--films", str(phantom / "test"),
                  "--out", str(tmp_path / "none")]) == 1
     assert not (tmp_path / "none").exists()
+
+
+def test_command_line_mistakes_are_one_line(phantom, run_dir, tmp_path, capsys):
+    from ra2.cli import main
+
+    cases = [
+        (["review"], "needs --predictions RUN_DIR and --films DIR"),
+        (["review", "--predictions", str(tmp_path / "nowhere"), "--films", str(phantom / "test")], "not a folder"),
+        (["review", "--predictions", str(phantom), "--films", str(phantom / "test")], "predictions.csv: no such file"),
+        (["review", "--predictions", str(run_dir), "--films", str(phantom / "test"), "--gold",
+          str(phantom / "train" / "training.csv")], "no gold score for patient(s)"),
+        (["review", "export", "--predictions", str(run_dir), "--out", str(tmp_path / "x")], "no review log"),
+    ]
+    for argv, words in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err[-1].startswith("ra2: error: ") and words in err[-1], (argv, err)
+        assert "Traceback" not in "\n".join(err)
+    _score(_store(phantom, run_dir), ReviewStore(open_run(run_dir, phantom / "test")).run.patient_ids[0],
+           "LH_pip_E__2", 1)
+    assert main(["review", "export", "--predictions", str(run_dir), "--out", str(tmp_path / "x")]) == 1
+    assert "review_session.json: not found; give --films DIR" in capsys.readouterr().err
