@@ -37,7 +37,7 @@ def flag_cells(spread: np.ndarray, fraction: float = FLAG_FRACTION) -> np.ndarra
         return flagged
     rows, cols = np.nonzero(ok)  # row-major: patient, then column
     order = np.argsort(-spread[ok], kind="stable")
-    n_top = max(1, int(round(fraction * len(order))))
+    n_top = max(1, round(fraction * len(order)))
     top = order[:n_top]
     flagged[rows[top], cols[top]] = True
     return flagged

@@ -145,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._json(status, {"error": message})
 
-    def do_GET(self):  # noqa: N802 - the standard library's name
+    def do_GET(self):
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
@@ -176,7 +176,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ReviewError as exc:
             return self._error(exc.status, str(exc))
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         url = urlparse(self.path)
         if url.path != "/api/action":
             return self._error(404, f"no such action: {url.path}")

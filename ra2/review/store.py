@@ -31,7 +31,7 @@ import logging
 import math
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -66,7 +66,7 @@ def hold_folder(run_dir: Path):
     """Take the run folder's review lock (``.review.lock``, an exclusive ``flock``) for the life of the returned
     file object; :class:`Ra2Error` when another process holds it."""
     path = Path(run_dir) / LOCK_FILE
-    fh = open(path, "a+")
+    fh = open(path, "a+")  # noqa: SIM115 - held open: the lock lasts as long as the file
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -105,7 +105,7 @@ def read_session(run_dir: Path) -> dict:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _number(value, what: str) -> float:

@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 
 import pytest
+from review_browser import ServerProcess, chrome, free_port, keys, load, settle
+from review_run import fake_run
 
 from ra2 import contract as C
 from ra2 import io
 from ra2.review.store import LOG_FILE, REVIEWED_FILE
-from review_browser import ServerProcess, chrome, free_port, keys, load, settle
-from review_run import fake_run
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "img" / "review.png"
 

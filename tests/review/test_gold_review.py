@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from review_browser import chrome, keys, load, settle, wait_for
 
 from ra2 import contract as C
 from ra2.metrics import score_files
 from ra2.review.run import open_run
 from ra2.review.server import ReviewApp, make_server
 from ra2.review.store import REVIEWED_FILE, ReviewStore
-from review_browser import chrome, keys, load, settle, wait_for
 
 
 def _run_folder(tmp_path) -> tuple[Path, Path, Path, str]:

@@ -9,12 +9,12 @@ import urllib.error
 import urllib.request
 
 import pytest
+from review_run import fake_run
 
 from ra2.contract import JOINT_COLUMNS
 from ra2.review.run import open_run
 from ra2.review.server import ReviewApp, make_server
 from ra2.review.store import LOG_FILE, REVIEWED_FILE, ReviewStore
-from review_run import fake_run
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def _post(url, body, ctype="application/json"):
 
 
 def test_page_state_films_crops_and_a_correction(served):
-    url, run_dir, app = served
+    url, _, _ = served
     status, ctype, page = _get(url + "/")
     assert status == 200 and ctype.startswith("text/html") and b"/static/review.js" in page
     for name, kind in (("review.js", "javascript"), ("review.css", "css")):

@@ -9,13 +9,12 @@ import threading
 
 import numpy as np
 import pytest
+from review_run import fake_run
 
-from ra2 import Ra2Error
+from ra2 import Ra2Error, io
 from ra2 import contract as C
-from ra2 import io
 from ra2.review.run import flag_cells, open_run
 from ra2.review.store import LOG_FILE, REVIEWED_FILE, ReviewError, ReviewStore, hold_folder
-from review_run import fake_run
 
 
 @pytest.fixture
