@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -193,6 +194,31 @@ def _cmd_annotations_export(args: argparse.Namespace) -> int:
     films = read_annotations(Path(args.annotations))
     paths = export_annotations(films, Path(args.films), Path(args.out), args.format, shapes=args.shapes)
     print(f"{args.out}: {len(films)} films written as {args.format} ({len(paths)} file{'s' * (len(paths) != 1)})")
+    return 0
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    if getattr(args, "action", None) == "export":
+        return _cmd_review_export(args)
+    from ra2.review.server import serve
+
+    if not args.predictions or not args.films:
+        raise Ra2Error("ra2 review needs --predictions RUN_DIR and --films DIR (or: ra2 review export --out DIR)")
+    return serve(Path(args.predictions), Path(args.films), Path(args.gold) if args.gold else None, port=args.port,
+                 reader=args.reader)
+
+
+def _cmd_review_export(args: argparse.Namespace) -> int:
+    from ra2.review.export import export_review
+
+    summary = export_review(Path(args.run), Path(args.out), Path(args.films) if args.films else None)
+    print(f"{args.out}: training.csv ({summary['patients']} patients, {summary['joints_from_reader']} joint scores "
+          f"from the reader), annotations.json ({summary['films']} films, {summary['boxes']} boxes: "
+          f"{summary['boxes_drawn']} drawn by the reader, {summary['boxes_wrong']} marked wrong left out)")
+    for line in summary["skipped"]:
+        print(f"skipped: {line}")
+    print(f"retrain: `ra2 train --train {args.out} --models DIR`; detectors: "
+          f"`ra2 train-detectors --films {args.out} --annotations {args.out}/annotations.json --out DIR`")
     return 0
 
 
@@ -385,6 +411,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write each site's box (default) or its polygon (the carpus stays a box)")
     a.set_defaults(func=_cmd_annotations_export)
 
+    p = sub.add_parser("review", help="a reader checks and corrects the flagged joints in a browser "
+                       "(127.0.0.1); `review export`: the corrections as training data")
+    p.add_argument("--predictions", help="the run folder: predictions.csv, predictions_uncertainty.csv, "
+                   "detections.json (ra2 predict/run/demo); review_log.jsonl and reviewed.csv are written there")
+    p.add_argument("--films", help="the films of its patients (the test folder)")
+    p.add_argument("--gold", help="a gold CSV: show each joint's true score too")
+    p.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default 8765; 0: any free port)")
+    p.add_argument("--reader", default=os.environ.get("USER") or "reader",
+                   help="the reader's name, written with every correction (default $USER)")
+    p.set_defaults(func=_cmd_review)
+    rsub = p.add_subparsers(dest="action", required=False, metavar="ACTION")
+    a = rsub.add_parser("export", help="the corrections as a training folder: training.csv, annotations.json, "
+                        "the films")
+    a.add_argument("--predictions", dest="run", default=".", help="the reviewed run folder (default: here)")
+    a.add_argument("--films", dest="films", help="the films (default: those the review showed, from "
+                   "RUN/review_session.json)")
+    a.add_argument("--out", required=True, help="training folder to write (ra2 train --train OUT)")
+    a.set_defaults(func=_cmd_review)
+
     p = sub.add_parser("detect", help="detect the joints of a folder of films and write pre-annotations for "
                        "correction in labelme (plus PNG overlays)")
     p.add_argument("--films", required=True, help="folder of the films ({Patient_ID}-{LH|RH|LF|RF}.<ext>)")
@@ -424,7 +469,7 @@ RUN_SETUP = {"phantom": ("out", False), "score": (None, False), "evaluate": ("ou
              "run": ("output", True),
              "demo": ("out", True), "train": ("models", True), "predict": ("output", True),
              "eval-detectors": (None, True), "train-detectors": ("out", True), "train-regressors": ("out", True),
-             "annotations": (None, False), "detect": ("out", True)}
+             "annotations": (None, False), "detect": ("out", True), "review": (None, False)}
 QUIET_COMMANDS = ("score", "validate")
 """Commands whose output is their printed answer: the run set-up logs only warnings for them."""
 

@@ -1,0 +1,333 @@
+"""The reader's work, kept so that nothing accepted is ever lost: an append-only log and the file rebuilt from it.
+
+Files, in the run folder beside ``predictions.csv``:
+
+- ``review_log.jsonl``: one JSON object per line, one line per accepted action, appended, flushed and fsync'ed
+  before the action is acknowledged. A score: ``{"kind": "score", "reader", "time" (UTC, ISO 8601), "patient",
+  "joint" (a joint column, e.g. ``LH_pip_E__2``), "old" (the value the reader saw), "new" (the reader's score)}``.
+  A box: the same with ``"kind": "box"``, ``"joint"`` a site id (``LH_pip__2``) and ``old`` / ``new`` box states:
+  ``"ok"`` (the run's box stands), ``"wrong"`` (marked wrong), or ``[y1, x1, y2, x2]`` (a box the reader drew, in
+  pixels of the original, unmirrored film).
+- ``reviewed.csv``: ``predictions.csv`` with the corrections applied (the last score of each joint wins), the
+  ``Overall_*`` columns moved by the same amounts as their joints, written atomically (:func:`ra2.io.write_predictions`)
+  in the template's order and checked against it (:func:`ra2.io.validate_predictions`). It is rebuilt from the
+  log after every correction and whenever a store opens, so it can always be thrown away.
+
+Refusals (each one line, nothing written): an unknown patient or joint, a score that is not a whole number in the
+joint's range, a box that is not four numbers inside its film, and a *stale* action, whose ``old`` is not what the
+log holds now (another tab or reader changed it first): no tab silently overwrites another's work.
+
+A crash mid-append leaves at most one partial last line, never acknowledged to the reader: opening the store cuts
+it off (a warning says so) and keeps every complete line. A damaged line before the last one is an error naming
+the line. One lock serialises the actions of the server's threads; :func:`hold_folder` keeps a second server off
+the same folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import os
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from ra2 import Ra2Error, contract
+from ra2.review.run import ReviewRun
+
+log = logging.getLogger("ra2.review")
+
+LOG_FILE = "review_log.jsonl"
+REVIEWED_FILE = "reviewed.csv"
+LOCK_FILE = ".review.lock"
+SESSION_FILE = "review_session.json"
+BOX_OK, BOX_WRONG = "ok", "wrong"
+STALE_TOLERANCE = 1e-9
+"""Largest difference between a tab's ``old`` value and the current one that still counts as the same value."""
+
+_COLUMN_INDEX = {c: i for i, c in enumerate(contract.JOINT_COLUMNS)}
+_DATASET_NAME = {"foot_erosion": "foot erosion", "hand_erosion": "hand erosion", "narrowing": "narrowing"}
+
+
+class ReviewError(Ra2Error):
+    """A refused action: ``status`` is the HTTP status the server answers with (400 bad value, 404 unknown
+    patient or joint, 409 stale), the message one line."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def hold_folder(run_dir: Path):
+    """Take the run folder's review lock (``.review.lock``, an exclusive ``flock``) for the life of the returned
+    file object; :class:`Ra2Error` when another process holds it."""
+    path = Path(run_dir) / LOCK_FILE
+    fh = open(path, "a+")  # noqa: SIM115 - held open: the lock lasts as long as the file
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise Ra2Error(f"{run_dir}: already being reviewed by {holder} (its lock {path}); stop that server first")
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"ra2 review, pid {os.getpid()}\n")
+    fh.flush()
+    return fh
+
+
+def write_session(run: ReviewRun, reader: str) -> Path:
+    """``RUN/review_session.json``: the films and gold the review showed, its template and reader (what
+    ``ra2 review export`` falls back on)."""
+    from ra2.runinfo import write_json
+
+    return write_json(run.run_dir / SESSION_FILE, {
+        "films": str(run.films_dir.resolve()), "gold": None if run.gold_path is None else str(run.gold_path.resolve()),
+        "template": str(run.template_path.resolve()), "reader": reader, "started": _now()})
+
+
+def read_session(run_dir: Path) -> dict:
+    """The ``review_session.json`` of a run folder; :class:`Ra2Error` when there is none or it is broken."""
+    path = Path(run_dir) / SESSION_FILE
+    try:
+        doc = json.loads(path.read_text())
+        doc["films"]
+    except FileNotFoundError:
+        raise Ra2Error(f"{path}: not found; give --films DIR") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise Ra2Error(f"{path}: not a review session file ({exc}); give --films DIR") from None
+    return doc
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _number(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ReviewError(400, f"{what} must be a number, got {value!r}")
+    x = float(value)
+    if not math.isfinite(x):
+        raise ReviewError(400, f"{what} must be a finite number, got {value!r}")
+    return x
+
+
+def _box_state(value, what: str):
+    """A box state as logged: ``"ok"``, ``"wrong"`` or a list of 4 floats; ReviewError otherwise."""
+    if value in (BOX_OK, BOX_WRONG):
+        return value
+    if isinstance(value, (list, tuple)) and len(value) == 4:
+        return [round(_number(v, what), 2) for v in value]
+    raise ReviewError(400, f"{what} must be \"ok\", \"wrong\" or a box [y1, x1, y2, x2], got {value!r}")
+
+
+class ReviewStore:
+    """The corrections of one run folder: the log's replay in memory, ``reviewed.csv`` on disk.
+
+    ``values``: ``[P, 86]`` float64, the current score of every joint (prediction, else the last correction);
+    ``reviewed``: ``[P, 86]`` bool, True where a reader accepted a score; ``boxes``: ``(patient, site id)`` ->
+    box state for the boxes a reader touched; ``events``: the log's entries in order.
+    """
+
+    def __init__(self, run: ReviewRun, film_shape=None):
+        """``film_shape``: ``(patient, limb) -> (height, width)`` or None, used to check drawn boxes."""
+        self.run = run
+        self.log_path = run.run_dir / LOG_FILE
+        self.csv_path = run.run_dir / REVIEWED_FILE
+        self.film_shape = film_shape
+        self._lock = threading.Lock()
+        self._row = {pid: r for r, pid in enumerate(run.patient_ids)}
+        self.values = run.joint_values.copy()
+        self.reviewed = np.zeros(self.values.shape, dtype=bool)
+        self.readers: dict[tuple[int, int], str] = {}
+        self.boxes: dict[tuple[str, str], object] = {}
+        self.events: list[dict] = []
+        for number, event in self._read_log():
+            try:
+                self._apply(self._check(event, stale=False))
+            except ReviewError as exc:
+                raise Ra2Error(f"{self.log_path}, line {number}: {exc} (is this the log of another run?)") from None
+        self.rebuild()
+
+    # ------------------------------------------------------------------------------------------- the log
+    def _read_log(self) -> list[tuple[int, dict]]:
+        """The complete lines of the log as ``(line number, event)``; a partial last line (a crash mid-append) is
+        cut off the file."""
+        if not self.log_path.is_file():
+            return []
+        data = self.log_path.read_bytes()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            log.warning("%s: cut off an incomplete last line of %d bytes (a write interrupted by a crash; it "
+                        "was never acknowledged)", self.log_path, len(data) - end)
+            with open(self.log_path, "r+b") as fh:
+                fh.truncate(end)
+                fh.flush()
+                os.fsync(fh.fileno())
+        out = []
+        for number, line in enumerate(data[:end].decode("utf-8", errors="replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise Ra2Error(f"{self.log_path}, line {number}: not a JSON object ({exc.msg}); the log is "
+                               f"damaged: repair or move that line") from None
+            if not isinstance(event, dict):
+                raise Ra2Error(f"{self.log_path}, line {number}: not a JSON object")
+            out.append((number, event))
+        return out
+
+    def _append(self, event: dict) -> None:
+        line = json.dumps(event, sort_keys=True, separators=(",", ":")) + "\n"
+        try:
+            with open(self.log_path, "a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise Ra2Error(f"cannot append to {self.log_path}: {exc.strerror or exc}") from None
+
+    # -------------------------------------------------------------------------------------- checking
+    def _patient_row(self, patient) -> int:
+        if not isinstance(patient, str) or patient not in self._row:
+            raise ReviewError(404, f"unknown patient {patient!r} (not in {self.run.template_path.name})")
+        return self._row[patient]
+
+    def _check(self, event: dict, stale: bool = True) -> dict:
+        """Validate one event (a request, or a log line when ``stale`` is False) -> the normalised event."""
+        kind = event.get("kind")
+        if kind not in ("score", "box"):
+            raise ReviewError(400, f"unknown action {kind!r} (expected \"score\" or \"box\")")
+        reader = event.get("reader")
+        if not isinstance(reader, str) or not reader.strip():
+            raise ReviewError(400, "a correction needs the reader's name")
+        row = self._patient_row(event.get("patient"))
+        patient, joint = event["patient"], event.get("joint")
+        if kind == "score":
+            if joint not in _COLUMN_INDEX:
+                raise ReviewError(404, f"unknown joint {joint!r} (expected a joint column such as LH_pip_E__2)")
+            col = _COLUMN_INDEX[joint]
+            score = contract.SCORE_BY_COLUMN[joint]
+            new = _number(event.get("new"), f"the new score of {joint}")
+            if new != round(new) or not 0 <= new <= score.max_score:
+                raise ReviewError(400, f"score {event.get('new')!r} refused for {patient} {joint}: "
+                                       f"{_DATASET_NAME[score.dataset]} is scored 0-{score.max_score} in whole steps")
+            old = _number(event.get("old"), f"the old score of {joint}")
+            now = float(self.values[row, col])
+            if stale and abs(old - now) > STALE_TOLERANCE:
+                raise ReviewError(409, f"{patient} {joint} is {now:g} now, not {old:g} as this page showed: it was "
+                                       f"changed elsewhere (another tab?); reload to see it")
+            return {"kind": kind, "reader": reader, "time": event.get("time") or _now(), "patient": patient,
+                    "joint": joint, "old": old, "new": int(new)}
+        if joint not in contract.SITE_BY_ID:
+            raise ReviewError(404, f"unknown joint {joint!r} (expected a site id such as LH_pip__2)")
+        site = contract.SITE_BY_ID[joint]
+        new = _box_state(event.get("new"), f"the new box of {joint}")
+        old = _box_state(event.get("old"), f"the old box of {joint}")
+        if isinstance(new, list):
+            y1, x1, y2, x2 = new
+            shape = self.film_shape(patient, site.limb) if self.film_shape else None
+            if not (y2 > y1 and x2 > x1 and y1 >= 0 and x1 >= 0) or (shape and (y2 > shape[0] or x2 > shape[1])):
+                raise ReviewError(400, f"box {new} refused for {patient} {joint}: not a box (y1, x1, y2, x2) "
+                                       f"inside the film" + (f" ({shape[1]}x{shape[0]} px)" if shape else ""))
+        now = self.boxes.get((patient, joint), BOX_OK)
+        if stale and old != now:
+            raise ReviewError(409, f"{patient} {joint}: its box is {json.dumps(now)} now, not {json.dumps(old)} as "
+                                   f"this page showed: it was changed elsewhere (another tab?); reload to see it")
+        return {"kind": kind, "reader": reader, "time": event.get("time") or _now(), "patient": patient,
+                "joint": joint, "old": old, "new": new}
+
+    def _apply(self, event: dict) -> None:
+        row = self._row[event["patient"]]
+        if event["kind"] == "score":
+            col = _COLUMN_INDEX[event["joint"]]
+            self.values[row, col] = float(event["new"])
+            self.reviewed[row, col] = True
+            self.readers[(row, col)] = event["reader"]
+        else:
+            self.boxes[(event["patient"], event["joint"])] = event["new"]
+        self.events.append(event)
+
+    # ------------------------------------------------------------------------------------------ actions
+    def submit(self, request: dict) -> dict:
+        """Check one action (``kind``, ``reader``, ``patient``, ``joint``, ``old``, ``new``), append it to the log
+        (fsync'ed), apply it and rebuild ``reviewed.csv``. Returns the logged event. A refused action raises
+        :class:`ReviewError` and leaves both files as they were."""
+        if not isinstance(request, dict):
+            raise ReviewError(400, "the request must be a JSON object")
+        with self._lock:
+            event = self._check({k: request.get(k) for k in ("kind", "reader", "patient", "joint", "old", "new")})
+            self._append(event)
+            self._apply(event)
+            self.rebuild()
+            return event
+
+    def rebuild(self) -> Path:
+        """Write ``reviewed.csv``: the predictions with the current joint values; each ``Overall_*`` column moved
+        by the sum of its joints' changes (so an unchanged run gives the predictions' own totals); atomic; checked
+        against the template (:class:`Ra2Error` listing the first problem)."""
+        from ra2 import io
+
+        frame = self.run.predictions.copy()
+        delta = self.values - self.run.joint_values
+        frame[list(contract.JOINT_COLUMNS)] = self.values
+        kinds = np.array([contract.SCORE_BY_COLUMN[c].kind for c in contract.JOINT_COLUMNS])
+        d_ero = delta[:, kinds == contract.EROSION].sum(axis=1)
+        d_nar = delta[:, kinds == contract.NARROWING].sum(axis=1)
+        frame[contract.OVERALL_EROSION] = frame[contract.OVERALL_EROSION] + d_ero
+        frame[contract.OVERALL_NARROWING] = frame[contract.OVERALL_NARROWING] + d_nar
+        frame[contract.OVERALL_TOTAL] = frame[contract.OVERALL_TOTAL] + d_ero + d_nar
+        io.write_predictions(frame, self.run.template, self.csv_path)
+        problems = io.validate_predictions(self.csv_path, self.run.template_path)
+        if problems:
+            raise Ra2Error(f"{self.csv_path}: not valid against {self.run.template_path}: {problems[0]}")
+        return self.csv_path
+
+    # ---------------------------------------------------------------------------------------- read-outs
+    def progress(self) -> dict:
+        """``{"reviewed", "flagged", "flagged_reviewed", "joints", "boxes_marked"}`` (counts of joint cells)."""
+        flagged = self.run.flagged
+        return {"reviewed": int(self.reviewed.sum()), "flagged": int(flagged.sum()),
+                "flagged_reviewed": int((self.reviewed & flagged).sum()), "joints": int(self.values.size),
+                "boxes_marked": sum(1 for v in self.boxes.values() if v != BOX_OK)}
+
+    def box_state(self, patient: str, site_id: str):
+        return self.boxes.get((patient, site_id), BOX_OK)
+
+    def patient_state(self, row: int) -> dict:
+        """Everything the page shows of one patient: its joints (flagged first, then by spread, highest first),
+        each with ``joint``, ``site``, ``limb``, ``kind``, ``max``, ``predicted``, ``spread`` (None where absent),
+        ``flagged``, ``gold`` (None without ``--gold``), ``value``, ``reviewed``, ``reader``; its films with their
+        boxes ``[y1, x1, y2, x2]`` (original-film pixels), sources and box states."""
+        run = self.run
+        pid = run.patient_ids[row]
+        pred = run.joint_values[row]
+        joints = []
+        for col, name in enumerate(contract.JOINT_COLUMNS):
+            score = contract.SCORE_BY_COLUMN[name]
+            s = run.spread[row, col]
+            joints.append({"joint": name, "site": score.site.id, "limb": score.limb, "kind": score.kind,
+                           "max": score.max_score, "predicted": float(pred[col]),
+                           "spread": float(s) if np.isfinite(s) else None, "flagged": bool(run.flagged[row, col]),
+                           "gold": None if run.gold is None else float(run.gold[row, col]),
+                           "value": float(self.values[row, col]), "reviewed": bool(self.reviewed[row, col]),
+                           "reader": self.readers.get((row, col))})
+        joints.sort(key=lambda j: (not j["flagged"], -(j["spread"] if j["spread"] is not None else -1.0)))
+        films = []
+        for limb in contract.LIMBS:
+            boxes = run.boxes(pid, limb)
+            sources = run.box_sources(pid, limb)
+            films.append({"limb": limb, "boxes": [
+                {"site": site, "box": [float(v) for v in box], "source": sources.get(site, "detected"),
+                 "state": self.box_state(pid, site)} for site, box in boxes.items()]})
+        spread_row = run.spread[row]
+        top = float(np.nanmax(spread_row)) if np.isfinite(spread_row).any() else None
+        return {"patient": pid, "max_spread": top, "joints": joints, "films": films,
+                "flagged": int(run.flagged[row].sum()), "flagged_reviewed": int((run.flagged[row] & self.reviewed[row]).sum()),
+                "reviewed": int(self.reviewed[row].sum())}
