@@ -14,10 +14,15 @@ def test_profiles_and_overrides():
     assert full.n_folds == 5 and full.tta == cpu_recipe.tta == "auto"
     assert full.sizes() == {"foot_erosion": 64, "hand_erosion": 64, "narrowing": 64}
     for d, t in full.training.items():  # the cpu recipe (loss, schedule, sampling, prior) at GPU sizes
-        same = dataclasses.replace(t, batch_size=32, epochs=cpu_recipe.training[d].epochs,
-                                   patience=cpu_recipe.training[d].patience)
-        assert same == cpu_recipe.training[d], d
+        c = cpu_recipe.training[d]
+        same = dataclasses.replace(t, epochs=c.epochs, patience=c.patience, steps_per_epoch=c.steps_per_epoch,
+                                   learning_rate=c.learning_rate, val_every=c.val_every)
+        assert same == c, d
         assert t.batch_size == 64 and t.loss == "log2_mse" and t.lr_schedule == "cosine"
+        # full keeps 50 steps of 64 at 1e-3 validated every epoch (the GPU estimate's recipe); cpu takes 25 steps
+        # of 64 at 1e-3 x sqrt(2), validated every second epoch (the faster CPU recipe)
+        assert (t.steps_per_epoch, t.learning_rate, t.val_every) == (50, 1e-3, 1)
+        assert (c.batch_size, c.steps_per_epoch, c.val_every) == (64, 25, 2) and abs(c.learning_rate - 1.414e-3) < 1e-6
     assert {d: t.epochs for d, t in full.training.items()} == {"foot_erosion": 60, "hand_erosion": 160,
                                                               "narrowing": 60}
     net = full.networks["narrowing"]

@@ -31,6 +31,7 @@ weights load by name across Keras versions.
 from __future__ import annotations
 
 from ra2.profiles import RegressorConfig
+from ra2.scoring.layers import FusedBatchNormalization
 
 def _act(keras, config: RegressorConfig, name: str):
     if config.activation == "leaky_relu":
@@ -55,6 +56,7 @@ def build_regressor(config: RegressorConfig):
 
     reg = keras.regularizers.L2(config.l2) if config.l2 > 0 else None
     bn = dict(epsilon=1.001e-5, momentum=config.bn_momentum)
+    BatchNorm = FusedBatchNormalization if config.batchnorm == "fused" else keras.layers.BatchNormalization
 
     def conv(filters, kernel, name, strides=1):
         return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
@@ -62,7 +64,7 @@ def build_regressor(config: RegressorConfig):
 
     inputs = keras.Input((config.input_size, config.input_size, 1), name="crop")
     x = conv(config.stem_filters, config.stem_kernel, "conv1", strides=config.stem_strides)(inputs)
-    x = keras.layers.BatchNormalization(name="conv1_bn", **bn)(x)
+    x = BatchNorm(name="conv1_bn", **bn)(x)
     x = _act(keras, config, "conv1_act")(x)
     if config.stem_pool:
         x = keras.layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
@@ -73,10 +75,10 @@ def build_regressor(config: RegressorConfig):
         for i in range(1, n_layers + 1):
             p = f"block{b}_layer{i}"
             y = _drop(keras, x, config.dropout_max * i / n_layers if use_dropout else 0.0, f"{p}_drop")
-            y = keras.layers.BatchNormalization(name=f"{p}_bn1", **bn)(y)
+            y = BatchNorm(name=f"{p}_bn1", **bn)(y)
             y = _act(keras, config, f"{p}_act1")(y)
             y = conv(config.bottleneck_factor * config.growth_rate, 1, f"{p}_conv1x1")(y)
-            y = keras.layers.BatchNormalization(name=f"{p}_bn2", **bn)(y)
+            y = BatchNorm(name=f"{p}_bn2", **bn)(y)
             y = _act(keras, config, f"{p}_act2")(y)
             y = conv(config.growth_rate, 3, f"{p}_conv3x3")(y)
             x = keras.layers.Concatenate(name=f"{p}_concat")([x, y])
@@ -85,12 +87,12 @@ def build_regressor(config: RegressorConfig):
             p = f"transition{b}"
             channels = max(1, int(channels * config.compression))
             y = _drop(keras, x, config.dropout_max / 2 if use_dropout else 0.0, f"{p}_drop")
-            y = keras.layers.BatchNormalization(name=f"{p}_bn", **bn)(y)
+            y = BatchNorm(name=f"{p}_bn", **bn)(y)
             y = _act(keras, config, f"{p}_act")(y)
             y = conv(channels, 1, f"{p}_conv")(y)
             x = keras.layers.AveragePooling2D(2, strides=2, name=f"{p}_pool")(y)
 
-    x = keras.layers.BatchNormalization(name="final_bn", **bn)(x)
+    x = BatchNorm(name="final_bn", **bn)(x)
     x = _act(keras, config, "final_act")(x)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     x = keras.layers.Dense(1, activation="sigmoid", kernel_regularizer=reg, dtype="float32",
