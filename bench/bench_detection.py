@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     from ra2.detection.detect import JointDetector
     from ra2.io import read_film
     from ra2.phantom import generate_dataset
-    from ra2.pipeline import shipped_detectors
+    from ra2.models_folder import shipped_detectors
 
     models = Path(args.models) if args.models else shipped_detectors()
     if models is None:

@@ -1,7 +1,7 @@
 """Estimates for the joints the model could not predict, at the smallest unit (a joint, a film).
 
 A joint is *unpredicted* when its film is missing, unreadable or failed in detection (the whole limb), or when
-its own crop or its data set's scoring failed (:class:`ra2.pipeline.Predictor` records which). Its estimate:
+its own crop or its data set's scoring failed (:class:`ra2.pipeline.predict.Predictor` records which). Its estimate:
 
 - **the other side**: when the same joint of the patient's other limb (``LH_pip_E__2`` <-> ``RH_pip_E__2``,
   ``LF_*`` <-> ``RF_*``) was predicted by the model, the mean of that prediction and the joint's training mean.

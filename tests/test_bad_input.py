@@ -2,7 +2,7 @@
 
 Film-level cases: :func:`ra2.io.read_film` either gives a sensible image (pixel values checked against
 expectations computed here, independently of ``ra2.io``) or a one-line :class:`ra2.Ra2Error` naming the
-file; a film that cannot be read costs only that limb's joints (``ra2.pipeline``'s job). Table-level cases:
+file; a film that cannot be read costs only that limb's joints (``ra2.pipeline.films``' job). Table-level cases:
 :func:`ra2.challenge_run.run_challenge` writes a ``predictions.csv`` that
 :func:`ra2.io.validate_predictions` accepts, or, where nothing valid can be written, raises a one-line
 :class:`ra2.Ra2Error` and writes nothing.
@@ -497,9 +497,9 @@ def test_patient_id_cannot_reach_outside_the_film_folder(challenge, pid):
     with pytest.raises(Ra2Error) as info:
         rio.find_film(test, pid, "LH")
     _one_line_error(info, repr(pid), "not a safe file name")
-    from ra2.pipeline import _film_names
+    from ra2.pipeline.films import film_names
 
-    assert _film_names(test, ["T1", pid])[4:] == [(pid, limb, None) for limb in C.LIMBS]
+    assert film_names(test, ["T1", pid])[4:] == [(pid, limb, None) for limb in C.LIMBS]
     path = _run_valid(challenge)
     assert list(rio.read_predictions_csv(path)[C.PATIENT_COLUMN]) == ["T1", pid]  # untouched
     assert sorted(p.name for p in out.iterdir()) == ["predictions.csv", "run_summary.json"]

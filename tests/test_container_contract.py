@@ -84,7 +84,7 @@ def test_run_sh_keeps_the_container_contract(phantom, tmp_path):
     before = _tree_digest(inputs)
 
     python_bin = Path(sys.executable).parent
-    probe = ["bash", "-c", f'exec "{sys.executable}" -c "import ra2.pipeline"']
+    probe = ["bash", "-c", f'exec "{sys.executable}" -c "import ra2.pipeline.predict"']
     nobody = os.geteuid() == 0 and shutil.which("setpriv") is not None and _works(_as_nobody(probe))
     if nobody:
         for d in (base, out, private_tmp, guard):
@@ -146,7 +146,7 @@ def test_importing_ra2_keeps_its_libraries_off_the_network(tmp_path):
     log = tmp_path / "attempts.log"
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
     env.update(PYTHONPATH=str(tmp_path), RA2_NETWORK_LOG=str(log))
-    code = "import ra2, albumentations, ra2.scoring.augment, ra2.pipeline, ra2.detection.detect"
+    code = "import ra2, albumentations, ra2.scoring.augment, ra2.pipeline.predict, ra2.pipeline.train, ra2.detection.detect"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert not log.exists(), log.read_text()

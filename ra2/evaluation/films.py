@@ -35,7 +35,7 @@ def limb_layouts(seed: int = LAYOUT_SEED, size_scale: float = LAYOUT_SIZE_SCALE
 
 
 def read_detections(path: str | Path) -> dict:
-    """A ``detections.json`` (:meth:`ra2.pipeline.DetectionRecord.to_dict`): ``{"films": {"{patient}-{limb}":
+    """A ``detections.json`` (:meth:`ra2.pipeline.films.DetectionRecord.to_dict`): ``{"films": {"{patient}-{limb}":
     {site id: box}}, "box_sources": {...: {site id: source}}, ...}``. Raises :class:`Ra2Error` naming the file
     when it is missing, not JSON or has no ``films``."""
     path = Path(path)

@@ -382,7 +382,7 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
     Writes ``out_dir/member_<k>/{config.json, model.weights.h5, oof.npz, metadata.json}`` and
     ``out_dir/ensemble.json``; returns the ``ensemble.json`` content.
 
-    ``run_key``: a fingerprint of the inputs and configuration (:func:`ra2.pipeline.training_fingerprint`);
+    ``run_key``: a fingerprint of the inputs and configuration (:func:`ra2.models_folder.training_fingerprint`);
     each member records it, and a member already complete under the same key is reused, not retrained: a
     killed run resumes where it stopped. ``devices``: see :func:`train_member`.
     """
@@ -481,7 +481,7 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
         datasets: subset of data sets to train (default all three).
         devices: mixed precision, XLA and the strategy (:mod:`ra2.devices`).
 
-    Returns what :func:`train_regressors_on_crops` returns. (The pipeline's :class:`ra2.pipeline.Trainer`
+    Returns what :func:`train_regressors_on_crops` returns. (The pipeline's :class:`ra2.pipeline.train.Trainer`
     cuts its crops around detected boxes itself and calls :func:`train_regressors_on_crops`.)
     """
     prof = regressor_profile(profile) if isinstance(profile, str) else profile

@@ -50,7 +50,7 @@ def test_one_data_set_is_scored_against_the_baseline_from_the_csvs(phantom, tmp_
 
 @pytest.mark.thorough
 def test_all_data_sets_with_context_and_detected_boxes(phantom, tmp_path):
-    from ra2.pipeline import shipped_detectors
+    from ra2.models_folder import shipped_detectors
 
     result = evaluate(phantom, tmp_path / "ev", profile="smoke", progress=False, detectors_dir=shipped_detectors())
     gold = pd.read_csv(phantom / "gold.csv")
