@@ -29,10 +29,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from experiment_cli import run_main
 
 from ra2 import Ra2Error, contract
+from ra2.models_folder import ENSEMBLE_FILE
 from ra2.profiles import PROFILES
+
+from experiment_cli import run_main
 
 GROUPS = {"narrowing": ("narrowing",), "erosion": ("foot_erosion", "hand_erosion")}
 OFFICIAL = {"narrowing": "sc2", "erosion": "sc3"}  # the official metric of each group's columns
@@ -109,7 +111,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     ensembles_dir = Path(ensembles_dir)
     specs = {}
     for d in datasets:
-        spec = ensembles_dir / d / "ensemble.json"
+        spec = ensembles_dir / d / ENSEMBLE_FILE
         if not spec.is_file():
             raise Ra2Error(f"{spec}: no such file (no trained {d} ensemble in {ensembles_dir})")
         specs[d] = json.loads(spec.read_text())

@@ -35,6 +35,7 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     from ra2.io import read_template_csv, write_csv_atomic
+    from ra2.models_folder import PIPELINE_FILE
     from ra2.phantom import generate_dataset
 
     parser = argparse.ArgumentParser(prog="python bench/memory_patients.py", description=__doc__.splitlines()[0])
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         generate_dataset(data, train_patients=4, test_patients=max(args.patients), seed=args.seed,
                          size_scale=args.size_scale)
     ra2 = [sys.executable, "-m", "ra2"]
-    if not (models / "pipeline.json").is_file():
+    if not (models / PIPELINE_FILE).is_file():
         subprocess.run(ra2 + ["train", "--train", str(data / "train"), "--models", str(models), "--profile", "smoke",
                               "--no-progress"], check=True, stdout=subprocess.DEVNULL)
     template = read_template_csv(data / "test" / "template.csv")

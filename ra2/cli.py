@@ -71,11 +71,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import logging
     import os
 
+    import tensorflow as tf
+
     from ra2.challenge_run import ModelStep, run_challenge
     from ra2.models_folder import shipped_detectors
     from ra2.profiles import run_profile
-
-    import tensorflow as tf
 
     profile, reason = run_profile(os.environ.get("RA2_PROFILE"), len(tf.config.list_physical_devices("GPU")))
     detectors = Path(os.environ["RA2_DETECTORS"]) if os.environ.get("RA2_DETECTORS") else shipped_detectors()
@@ -128,7 +128,7 @@ def _cmd_eval_detectors(args: argparse.Namespace) -> int:
         w = r["worst_site"]
         print(f"{name:16s} sites {r['n_sites']:5d}  IoU>=0.5 {r['hit_rate_iou50']:.3f}  mean IoU "
               f"{r['mean_iou']:.3f}  worst {w['site']} {w['hit_rate_iou50']:.3f}  sources {r['sources']}")
-    c = result["hands"]["carpus"]
+    c = result[contract.HANDS]["carpus"]
     if c["n"]:
         print(f"{'carpus':16s} boxes {c['n']:5d}  IoU>=0.5 {c['hit_rate_iou50']:.3f}  mean IoU {c['mean_iou']:.3f}")
     for name in contract.DETECTORS:
@@ -136,7 +136,7 @@ def _cmd_eval_detectors(args: argparse.Namespace) -> int:
         if p:
             print(f"{name:16s} joint centres {p['n']:4d} ({p['from']})  in its own site's box {p['in_own_box']:.3f}  "
                   f"in another site's box {p['in_other_box']:.3f}  in no box {p['in_no_box']:.3f}")
-    cp = result["hands"].get("carpus_points")
+    cp = result[contract.HANDS].get("carpus_points")
     if cp:
         print(f"{'carpus':16s} wrist points {cp['n']:4d}  inside the detected carpus box {cp['in_box']:.3f}")
     print(f"films {result['films']}, with the default layout placement: {result['films_with_default_layout']}")

@@ -35,10 +35,10 @@ def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
     """
     from ra2 import io
     from ra2.baseline import predict_means
+    from ra2.evaluation.evaluate import REPORT_FILE, evaluate
     from ra2.metrics import score_files
     from ra2.phantom import generate_dataset
     from ra2.phantom.contact_sheet import contact_sheet
-    from ra2.evaluation.evaluate import REPORT_FILE, evaluate
     from ra2.pipeline.predict import Predictor, write_prediction_extras
     from ra2.pipeline.train import Trainer
 

@@ -1,12 +1,15 @@
 """Profiles: one name chooses every stage's settings. The names, their validation, the command line's choices
 and defaults, and each stage's settings per profile live here and nowhere else.
 
-| profile | detectors (``detector_settings``)                  | regressors (``regressor_profile``)            | for |
-|---------|----------------------------------------------------|-----------------------------------------------|-----|
-| smoke   | 64 px, tiny networks, 2 steps                      | tiny networks, 24-32 px, 2 folds, 8 steps     | tests: seconds, scores mean nothing |
-| demo    | the ``cpu`` detectors                              | the ``cpu`` networks, 3 folds, short training | ``make demo``: minutes on 2 cores |
-| cpu     | 256/128 px slim ResNet-18, 2,000 steps (shipped)   | 48 px DenseNet, 5 folds, 40-120 epochs        | a 2-core CPU: about 50 min / 2.5 h |
-| full    | 512/256 px ResNet-50, 20,000 steps                 | the cpu recipe, 64 px, wider DenseNet, 5 folds | a GPU |
+| profile | detectors (``detector_settings``)            | regressors (``regressor_profile``)             | for       |
+|---------|----------------------------------------------|------------------------------------------------|-----------|
+| smoke   | 64 px, tiny networks, 2 steps                | tiny networks, 24-32 px, 2 folds, 8 steps      | tests     |
+| demo    | the ``cpu`` detectors                        | the ``cpu`` networks, 2 folds, short training  | make demo |
+| cpu     | 256/128 px slim ResNet-18, 2,000 steps       | 48 px DenseNet, 5 folds, 40-120 epochs         | 2 cores   |
+| full    | 512/256 px ResNet-50, 20,000 steps           | the cpu recipe, 64 px, wider DenseNet, 5 folds | a GPU     |
+
+(smoke: seconds, scores mean nothing; demo: minutes on 2 cores; cpu: the shipped detectors' recipe, about 50 min /
+2.5 h on 2 cores.)
 
 Stage settings are plain data: :class:`DetectorRecipe` and the Mask R-CNN attributes of
 :func:`detector_settings` for the detectors (assembled into a config by

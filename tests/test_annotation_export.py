@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ra2.annotation_export import COCO_FILE, export_annotations, labelme_document, LabelledBox
+from ra2.annotation_export import COCO_FILE, LabelledBox, export_annotations, labelme_document
 from ra2.annotation_import import import_annotations
 from ra2.annotations import read_annotations, write_annotations
 from ra2.cli import main
@@ -87,7 +87,8 @@ def test_cli_export_writes_one_labelme_file_per_film(phantom, tmp_path):
     files = sorted(p.name for p in (tmp_path / "lm").glob("*.json"))
     assert files == sorted(f"{Path(f.file_name).stem}.json" for f in truth)
     doc = json.loads((tmp_path / "lm" / files[0]).read_text())
-    assert (tmp_path / "lm" / doc["imagePath"]).resolve() == (phantom / "train" / f"{Path(files[0]).stem}.jpg").resolve()
+    film = phantom / "train" / f"{Path(files[0]).stem}.jpg"
+    assert (tmp_path / "lm" / doc["imagePath"]).resolve() == film.resolve()
 
 
 def test_no_pipeline_module_imports_the_phantom():

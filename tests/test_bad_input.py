@@ -21,11 +21,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from csv_factory import score_frame, write_csv
 from ra2 import Ra2Error
 from ra2 import contract as C
 from ra2 import io as rio
 from ra2.challenge_run import FALLBACK_CONSTANT, run_challenge
+
+from csv_factory import score_frame, write_csv
 
 TRAIN_IDS = ["A1", "A2", "A3", "A4"]
 
@@ -356,8 +357,10 @@ def challenge(tmp_path):
 
 def _template_text(ids, columns=C.COLUMNS, newline="\n", quote_ids=False) -> str:
     """A template as text: the header, then each id followed by empty score cells."""
-    cells = lambda pid: [f'"{pid}"' if quote_ids and c == C.PATIENT_COLUMN else
-                         (pid if c == C.PATIENT_COLUMN else "") for c in columns]  # noqa: E731
+    def cells(pid):
+        return [f'"{pid}"' if quote_ids and c == C.PATIENT_COLUMN else (pid if c == C.PATIENT_COLUMN else "")
+                for c in columns]
+
     return newline.join([",".join(columns)] + [",".join(cells(p)) for p in ids]) + newline
 
 

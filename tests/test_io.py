@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from csv_factory import score_frame, template_frame, write_csv
 from ra2 import Ra2Error
 from ra2 import contract as C
 from ra2 import io as rio
+
+from csv_factory import score_frame, template_frame, write_csv
 
 IDS = ["0001", "UAB002", "UAB003"]
 
@@ -571,7 +572,6 @@ def test_read_predictions_csv(tmp_path, valid_pair):
 def test_io_does_not_import_tensorflow():
     import subprocess
     import sys
-
     from pathlib import Path
 
     repo = str(Path(__file__).resolve().parents[1])

@@ -8,12 +8,13 @@ import pandas as pd
 import pytest
 
 from ra2 import contract, io
+from ra2.annotations import read_annotations
 from ra2.cli import main
 from ra2.detection.detect import FilmDetection
-from conftest import PHANTOM, film_removed, film_replaced
-from ra2.annotations import read_annotations
 from ra2.models_folder import shipped_detectors
 from ra2.pipeline.predict import Predictor
+
+from conftest import PHANTOM, film_removed, film_replaced
 
 FAKE_SCORE = {"foot_erosion": 1.5, "hand_erosion": 2.0, "narrowing": 0.5}
 
@@ -26,8 +27,8 @@ class OracleDetector:
         self.calls = []
 
     def detect_film(self, film, limb):
-        pid = next(p for (p, l), a in self.truth.items() if l == limb and (a.height, a.width) == film.shape
-                   and (p, l) not in {c[:2] for c in self.calls})
+        pid = next(p for (p, lb), a in self.truth.items() if lb == limb and (a.height, a.width) == film.shape
+                   and (p, lb) not in {c[:2] for c in self.calls})
         self.calls.append((pid, limb, film.shape))
         ann = self.truth[(pid, limb)]
         return FilmDetection(limb=limb, boxes={o.site_id: o.box for o in ann.objects if o.site_id},

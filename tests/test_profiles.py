@@ -6,9 +6,9 @@ from ra2 import Ra2Error
 
 
 def test_profiles_and_overrides():
-    from ra2.profiles import regressor_profile
-
     import dataclasses
+
+    from ra2.profiles import regressor_profile
 
     full, cpu_recipe = regressor_profile("full"), regressor_profile("cpu")
     assert full.n_folds == 5 and full.tta == cpu_recipe.tta == "auto"

@@ -15,7 +15,6 @@ carpus crops. A trained detector's folder::
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -27,13 +26,11 @@ import numpy as np
 from ra2 import Ra2Error, contract
 from ra2.detection.specs import detector_config, get_spec, recipe
 from ra2.devices import Devices
+from ra2.models_folder import CONFIG_FILE, LAYOUT_FILE, METADATA_FILE, WEIGHTS_FILE
 from ra2.profiles import check_profile
-from ra2.runinfo import environment
+from ra2.runinfo import environment, write_json
 
 log = logging.getLogger("ra2.detection")
-
-DETECTOR_FILES = ("config.json", "model.weights.h5", "layout.json", "metadata.json")
-
 
 def augmentation_pipeline(kind: str = "film"):
     """Size-preserving albumentations pipeline for ``[H, W, 1]`` uint8 detector images with masks.
@@ -167,8 +164,8 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
 
     ``val_dataset``: held-out detector images of the same detector; when given, the learning curve
     (recall of the sites at IoU >= 0.5 after every epoch, :class:`LearningCurve`) goes into the metadata.
-    ``recipe_overrides`` / ``config_overrides``: fields of the profile's :class:`~ra2.profiles.DetectorRecipe` / attributes of
-    its Mask R-CNN config replaced (experiments, ``bench/detector_curves.py``). ``provenance``: where the
+    ``recipe_overrides`` / ``config_overrides``: fields of the profile's :class:`~ra2.profiles.DetectorRecipe` /
+    attributes of its Mask R-CNN config replaced (experiments, ``bench/detector_curves.py``). ``provenance``: where the
     training films came from (e.g. the phantom's seed and size scales), kept in the metadata.
     ``devices``: the resolved device switches; detectors train in float32 without XLA on one device whatever
     they say (:data:`DETECTOR_DEVICES_NOTE`); what was asked is kept in the metadata.
@@ -203,11 +200,11 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
                               lr_schedule=lr_schedule, step_schedule=step_schedule, seed=seed,
                               verbose=1 if progress else 0, optimizer=make_optimizer(rec),
                               custom_callbacks=[curve] if curve else None)
-        tmp_weights = out_dir / "model.weights.h5.tmp.weights.h5"
+        tmp_weights = out_dir / f"{WEIGHTS_FILE}.tmp.weights.h5"
         model.save_weights(tmp_weights)
-        tmp_weights.replace(out_dir / "model.weights.h5")
-    config.to_json(out_dir / "config.json")
-    (out_dir / "layout.json").write_text(json.dumps({**layout.to_dict(), "placement": placement}, indent=1))
+        tmp_weights.replace(out_dir / WEIGHTS_FILE)
+    config.to_json(out_dir / CONFIG_FILE)
+    write_json(out_dir / LAYOUT_FILE, {**layout.to_dict(), "placement": placement})
     losses = [float(h["loss"]) for h in history]
     if not all(np.isfinite(losses)):
         raise Ra2Error(f"detector {name}: training diverged (loss {losses[-1]})")
@@ -223,14 +220,8 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
         "validation_images": len(val_dataset.image_ids) if val_dataset else 0,
         "train_seconds": round(time.time() - t0, 1), "environment": environment(), "devices": used,
     }
-    (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_json(out_dir / METADATA_FILE, meta)  # last: the folder is complete
     return meta
-
-
-def detectors_complete(models_dir: str | Path) -> bool:
-    """True when ``models_dir`` holds every detector's folder with all its files."""
-    models_dir = Path(models_dir)
-    return all((models_dir / d / f).is_file() for d in contract.DETECTORS for f in DETECTOR_FILES)
 
 
 def _annotated_films(folder: Path, annotations) -> list:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from ra2.profiles import RegressorConfig
 
+
 def _act(keras, config: RegressorConfig, name: str):
     if config.activation == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=config.leaky_alpha, name=name)

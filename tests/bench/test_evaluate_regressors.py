@@ -4,8 +4,8 @@ detected) boxes, scored against the baseline, with numbers recomputed here from 
 import numpy as np
 import pandas as pd
 import pytest
-
 from evaluate_regressors import evaluate, markdown
+
 from ra2 import Ra2Error, contract
 from ra2.metrics import per_joint_log2_rmse, score, weights_from_total
 from ra2.scoring.metrics import log2_rmse

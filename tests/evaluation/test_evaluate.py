@@ -11,11 +11,12 @@ from PIL import Image
 
 from ra2 import contract as C
 from ra2 import io
-from ra2.cli import main
-from conftest import require
-from ra2.evaluation.browser import BROWSERS, find_browser, screenshot
 from ra2.annotations import read_annotations
+from ra2.cli import main
+from ra2.evaluation.browser import BROWSERS, find_browser, screenshot
 from ra2.scoring.uncertainty import uncertainty_frame
+
+from conftest import require
 
 FIGURES = {"totals_scatter", "bland_altman", "joint_error_map", "spread_vs_error", "detection_overlays",
            "worst_crops"}

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from ra2 import Ra2Error, contract
-from ra2.cli import main as cli_main
 from ra2.annotations import polygon_to_mask, read_annotations, write_annotations
+from ra2.cli import main as cli_main
 from ra2.phantom import generate_dataset
 from ra2.phantom.dataset import GOLD_ANNOTATIONS_FILE
 

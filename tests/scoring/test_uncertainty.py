@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csv_factory import template_frame
 from ra2 import Ra2Error
 from ra2 import contract as C
 from ra2.io import read_uncertainty, write_uncertainty
 from ra2.scoring.uncertainty import uncertainty_frame
+
+from csv_factory import template_frame
 
 
 def spread_table(ids):
