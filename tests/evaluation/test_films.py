@@ -1,4 +1,4 @@
-"""ra2.evaluation.films: schematics from the phantom layout, the detections file, crops of chosen cells."""
+"""ra2.evaluation.films: schematics (ra2.schematic), the detections file, crops of chosen cells."""
 
 import json
 
@@ -19,7 +19,7 @@ def test_layouts_place_every_site_inside_its_schematic():
         h, w = image.shape
         assert 0.0 <= image.min() and image.max() <= 1.0
         assert all(0 <= y < h and 0 <= x < w for y, x in centres.values())
-    # the right hand is the mirror image of the left (one anatomy draw): PIP 2 on the other side of MCP 2
+    # the right hand is the mirror image of the left: PIP 2 on the other side of the thumb IP
     (_, lh), (_, rh) = layouts["LH"], layouts["RH"]
     assert np.sign(lh["LH_pip__2"][1] - lh["LH_mcp__ip"][1]) == -np.sign(rh["RH_pip__2"][1] - rh["RH_mcp__ip"][1])
 
