@@ -36,7 +36,7 @@ import pandas as pd
 
 from ra2 import Ra2Error, contract
 from ra2.devices import DeviceSettings
-from ra2.profiles import DEFAULTS, check_profile
+from ra2.profiles import DEFAULTS, settings
 
 log = logging.getLogger("ra2.run")
 
@@ -78,7 +78,8 @@ class ModelStep:
     def __init__(self, profile: str = DEFAULTS["run"], progress: bool = False,
                  detectors_from: str | Path | None = None, devices: DeviceSettings = DeviceSettings(),
                  profile_reason: str | None = None):
-        self.profile = check_profile(profile)
+        self.settings = settings(profile)  # resolved once
+        self.profile = self.settings.name
         self.progress = progress
         self.detectors_from = detectors_from
         self.devices = devices
@@ -92,7 +93,7 @@ class ModelStep:
 
         models = Path(work_dir) / "models"
         t0 = time.time()
-        summary = Trainer(self.profile, progress=self.progress, detectors_from=self.detectors_from,
+        summary = Trainer(self.settings, progress=self.progress, detectors_from=self.detectors_from,
                           devices=self.devices).fit(train_dir, models)
         self.report["training"] = {k: summary.get(k) for k in (
             "patients", "films", "missing_films", "failed_films", "training_rows_skipped", "detectors",

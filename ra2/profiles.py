@@ -139,6 +139,16 @@ DETECTOR_NETWORKS = {
 }
 
 
+@dataclass(frozen=True)
+class DetectorSettings:
+    """One kind of detector in a profile: ``kind`` ``"film"`` (hands, feet) or ``"carpus"`` (the wrist detectors on
+    the carpus crop). ``side``: square input side, px; ``recipe``: training; ``network``: Mask R-CNN attributes."""
+
+    side: int
+    recipe: DetectorRecipe
+    network: dict
+
+
 def detector_settings(profile: str, kind: str) -> tuple[int, DetectorRecipe, dict]:
     """``(input side, recipe, Mask R-CNN attributes)`` of a ``kind`` (``"film"`` or ``"carpus"``) detector."""
     check_profile(profile)
@@ -416,3 +426,25 @@ def regressor_profile(name: str, sampling: str | None = None, epochs: int | None
         t.epochs = epochs if epochs is not None else t.epochs
         t.patience = patience if patience is not None else t.patience
     return prof
+
+
+# ------------------------------------------------------------------------------------------ the whole profile
+@dataclass(frozen=True)
+class Settings:
+    """A profile resolved once: its name, each detector kind's settings (``"film"``, ``"carpus"`` ->
+    :class:`DetectorSettings`) and the regressor stage (:class:`RegressorProfile`). An entry point resolves the
+    profile it was given (:func:`settings`) and passes this object down; a function given a name resolves it
+    once at its top."""
+
+    name: str
+    detectors: dict[str, DetectorSettings]
+    regressors: RegressorProfile
+
+
+def settings(profile: str | Settings) -> Settings:
+    """The :class:`Settings` of a profile name (checked: :func:`check_profile`); a :class:`Settings` as it is."""
+    if isinstance(profile, Settings):
+        return profile
+    name = check_profile(profile)
+    return Settings(name, {kind: DetectorSettings(*detector_settings(name, kind)) for kind in ANCHOR_FRACTIONS},
+                    regressor_profile(name))

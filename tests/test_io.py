@@ -385,7 +385,7 @@ def test_write_predictions_follows_template_order(tmp_path):
     lines = text.splitlines()
     assert lines[0] == ",".join(C.COLUMNS)
     assert [line.split(",")[0] for line in lines[1:]] == ["B", "0001", "A"]
-    back = pd.read_csv(out, dtype={C.PATIENT_COLUMN: str})
+    back = pd.read_csv(out, dtype={C.PATIENT_COLUMN: str})  # an outside reader, as the challenge's scorer
     assert back["LH_pip_J__2"].tolist() == [2.5, 1.0 / 3.0, 0.1]  # exact float round trip
     assert rio.validate_predictions(out, _tpl_file(tmp_path, template)) == []
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -4,7 +4,6 @@ validate) with the shipped detectors and the smoke regressors."""
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from ra2 import contract, io
@@ -250,7 +249,7 @@ def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkey
     assert sum(run["box_sources"].values()) == PHANTOM["test_patients"] * len(contract.SITES)
     assert run["joints_from_training_means"] == 0
     pred = io.read_predictions_csv(out / "predictions.csv")
-    gold = pd.read_csv(phantom / "gold.csv")
+    gold = io.read_gold_csv(phantom / "gold.csv")
     assert pred.shape == gold.shape
     # the model's numbers, not the fallback's: the fallback would be the exact training means
     train_df = io.read_training_csv(phantom / "train" / "training.csv")

@@ -24,7 +24,7 @@ from ra2 import Ra2Error, contract
 from ra2 import models_folder as mf
 from ra2.devices import DeviceSettings
 from ra2.pipeline.films import DetectionRecord, detected_films
-from ra2.profiles import DEFAULTS, check_profile
+from ra2.profiles import DEFAULTS, Settings, settings
 from ra2.runinfo import environment, write_json
 
 log = logging.getLogger("ra2.pipeline")
@@ -34,9 +34,9 @@ class Trainer:
     """Train the whole pipeline.
 
     Args:
-        profile: a profile of :mod:`ra2.profiles` (``smoke``, ``demo``, ``cpu``, ``full``): the detectors'
-            recipe (when they are trained here) and the regressors' (resolved once, here:
-            :attr:`regressors`).
+        profile: a profile of :mod:`ra2.profiles` (``smoke``, ``demo``, ``cpu``, ``full``) or its resolved
+            :class:`ra2.profiles.Settings` (:attr:`settings`, resolved once here): the detectors' recipe (when
+            they are trained here) and the regressors'.
         detectors_from: a folder of trained detectors to use (copied into ``models_dir/detectors``).
         train_detectors: train the detectors on ``train_dir/annotations.json`` (profile ``profile``) even
             when trained ones are at hand.
@@ -55,13 +55,12 @@ class Trainer:
     other inputs and moves aside one without a fingerprint.
     """
 
-    def __init__(self, profile: str = DEFAULTS["train"], seed: int = 0, progress: bool = True,
+    def __init__(self, profile: str | Settings = DEFAULTS["train"], seed: int = 0, progress: bool = True,
                  detectors_from: str | Path | None = None, train_detectors: bool = False,
                  devices: DeviceSettings = DeviceSettings(), shipped: Path | None = None):
-        from ra2.profiles import regressor_profile
-
-        self.profile = check_profile(profile)
-        self.regressors = regressor_profile(self.profile)
+        self.settings = settings(profile)
+        self.profile = self.settings.name
+        self.regressors = self.settings.regressors
         self.devices = devices
         self.seed = int(seed)
         self.progress = progress
@@ -90,7 +89,7 @@ class Trainer:
             raise Ra2Error(f"{ann}: no joint annotations to train the detectors and no trained detectors in "
                            f"{det_dir} (real films need detectors trained on annotated films)")
         log.info("detectors: training on %s (profile %s)", ann, self.profile)
-        res = train_detectors(train_dir, det_dir, self.profile, annotations=ann, seed=self.seed,
+        res = train_detectors(train_dir, det_dir, self.settings, annotations=ann, seed=self.seed,
                               progress=self.progress, detectors=contract.DETECTORS, devices=devices)
         return {"source": f"trained on {ann}", "seconds": res["seconds"]}
 

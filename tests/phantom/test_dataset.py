@@ -43,6 +43,7 @@ def test_same_seed_same_bytes_any_worker_count(ds, tmp_path):
 
 
 def test_csvs_follow_the_contract(ds):
+    # read by pandas, an outside reader (the challenge's own tools), not by ra2.io
     train = pd.read_csv(ds / "train" / "training.csv")
     gold = pd.read_csv(ds / "gold.csv")
     template = pd.read_csv(ds / "test" / "template.csv", dtype=str, keep_default_na=False)
