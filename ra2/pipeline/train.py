@@ -42,8 +42,8 @@ class Trainer:
             when trained ones are at hand.
         devices: mixed precision, XLA and the devices to train on (:class:`ra2.devices.DeviceSettings`,
             resolved when :meth:`fit` starts; recorded in ``pipeline.json`` and in the fingerprint).
-        shipped: the folder of shipped detectors (default :func:`ra2.models_folder.shipped_detectors`);
-            ``None`` found there means none.
+        shipped: the folder of shipped detectors; by default the source tree's
+            (:func:`ra2.models_folder.shipped_detectors`), or none where it is incomplete.
 
     Where the detectors come from, first match: ``detectors_from``; ``train_detectors``; a complete set
     already in ``models_dir/detectors`` made from the same inputs (an earlier run's); the shipped detectors;
