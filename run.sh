@@ -13,6 +13,10 @@ TRAIN="${RA2_TRAIN:-/train}"
 TEST="${RA2_TEST:-/test}"
 OUTPUT="${RA2_OUTPUT:-/output}"
 WORK="${RA2_WORK:-$SCRATCH/ra2-work}"
+# The image's shipped detectors (Dockerfile: COPY weights/ into /opt/ra2); `ra2 run` reads RA2_DETECTORS.
+if [ -z "${RA2_DETECTORS:-}" ] && [ -d /opt/ra2/weights/detectors ]; then
+    export RA2_DETECTORS=/opt/ra2/weights/detectors
+fi
 echo "ra2 run.sh: git $(cat /opt/ra2/GIT_COMMIT 2>/dev/null || echo unknown), $(date -u +%FT%TZ)"
 nvidia-smi 2>/dev/null || echo "nvidia-smi: no GPU visible"
 exec "${RA2_PYTHON:-python}" -m ra2 run --train "$TRAIN" --test "$TEST" --output "$OUTPUT" --work "$WORK"

@@ -37,8 +37,8 @@ def main(argv=None) -> int:
     from ra2 import contract
     from ra2.detection.detect import JointDetector
     from ra2.io import read_film
+    from ra2.models_folder import shipped_detectors
     from ra2.phantom import generate_dataset
-    from ra2.pipeline import shipped_detectors
 
     models = Path(args.models) if args.models else shipped_detectors()
     if models is None:
@@ -65,7 +65,8 @@ def main(argv=None) -> int:
                     t = time.perf_counter()
                     detector.detect_film(film, limb)
                     times.append(time.perf_counter() - t)
-                key = f"{'hand' if limb in ('LH', 'RH') else 'foot'} film, size scale {scale} ({film.shape[1]}x{film.shape[0]} px)"
+                kind = "hand" if limb in ("LH", "RH") else "foot"
+                key = f"{kind} film, size scale {scale} ({film.shape[1]}x{film.shape[0]} px)"
                 results["films"][key] = {"median_s": round(statistics.median(times), 4),
                                          "min_s": round(min(times), 4), "first_call_s": round(first, 2),
                                          "detectors": list(contract.LIMB_DETECTORS[limb])}

@@ -35,8 +35,7 @@ def conv_flops(model) -> int:
 
 
 def networks(size: int) -> dict:
-    from ra2.profiles import densenet88_config, thesis_v2_config
-    from ra2.profiles import regressor_profile
+    from ra2.profiles import densenet88_config, regressor_profile, thesis_v2_config
 
     cpu = regressor_profile("cpu").networks["narrowing"].replace(input_size=size)
     return {

@@ -49,9 +49,9 @@ def main() -> None:
 
     import tensorflow as tf
 
+    from ra2.profiles import regressor_profile
     from ra2.scoring.augment import Augmenter
     from ra2.scoring.data import standardize
-    from ra2.profiles import regressor_profile
     from ra2.scoring.predict import predict_images
     from ra2.scoring.train import _epoch_arrays, make_model
 

@@ -6,7 +6,7 @@
 Generates a phantom set in ``--data`` (unless ``DIR/train/training.csv`` already exists), trains the three
 ensembles on ground-truth crops of ``DIR/train`` (:func:`ra2.scoring.train.train_regressors`; or scores the
 ensembles already in ``--ensembles``), then predicts the held-out ``DIR/test`` patients with the pipeline's
-own :class:`ra2.pipeline.Predictor`, the crops cut around
+own :class:`ra2.pipeline.predict.Predictor`, the crops cut around
 
 - the ground-truth boxes (``gold_annotations.json``): the regressors alone;
 - with ``--detectors``: the boxes those detectors find (``weights/detectors`` for the shipped ones): what the
@@ -29,10 +29,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from experiment_cli import run_main
 
 from ra2 import Ra2Error, contract
+from ra2.models_folder import ENSEMBLE_FILE
 from ra2.profiles import PROFILES
+
+from experiment_cli import run_main
 
 GROUPS = {"narrowing": ("narrowing",), "erosion": ("foot_erosion", "hand_erosion")}
 OFFICIAL = {"narrowing": "sc2", "erosion": "sc3"}  # the official metric of each group's columns
@@ -84,8 +86,8 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     """Train on the phantom's train split (unless ``ensembles_dir``), predict its test split; returns (and
     writes) the results (see the module docstring)."""
     from ra2.baseline import predict_means, training_means
-    from ra2.io import read_gold_csv, read_training_csv
-    from ra2.pipeline import Predictor
+    from ra2.io import read_gold_csv, read_training_csv, write_predictions
+    from ra2.pipeline.predict import Predictor
     from ra2.profiles import regressor_profile
     from ra2.scoring.context import load_context
     from ra2.scoring.ensemble import Ensemble
@@ -109,7 +111,7 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
     ensembles_dir = Path(ensembles_dir)
     specs = {}
     for d in datasets:
-        spec = ensembles_dir / d / "ensemble.json"
+        spec = ensembles_dir / d / ENSEMBLE_FILE
         if not spec.is_file():
             raise Ra2Error(f"{spec}: no such file (no trained {d} ensemble in {ensembles_dir})")
         specs[d] = json.loads(spec.read_text())
@@ -134,15 +136,16 @@ def evaluate(data_dir: str | Path, out_dir: str | Path, profile: str = "cpu", tr
             if ctx_name == "with_context" and ctx is None:
                 continue
             predictor = Predictor(detector, ensembles, training_means(train_df), progress=progress, context=ctx)
-            frame = predictor.predict(data_dir / "test", gold_frame[[contract.PATIENT_COLUMN]], boxes=boxes)
-            frame.to_csv(out_dir / f"predictions_{name}_{ctx_name}.csv", index=False)
+            predicted = predictor.predict(data_dir / "test", gold_frame[[contract.PATIENT_COLUMN]], boxes=boxes)
+            frame = predicted.predictions
+            write_predictions(frame, gold_frame, out_dir / f"predictions_{name}_{ctx_name}.csv")
             res[ctx_name] = {
                 "official": official_scores(frame, base_frame, gold_frame, complete),
                 "groups": {g: cell_scores(frame, base_frame, gold_frame, GROUP_COLUMNS[g]) for g in GROUPS},
                 "datasets": {d: cell_scores(frame, base_frame, gold_frame,
                                             [s.column for s in contract.scores_of_dataset(d)]) for d in datasets},
-                "box_sources": predictor.last_run["box_sources"],
-                "joints_from_training_means": predictor.last_run["joints_from_training_means"]}
+                "box_sources": predicted.run["box_sources"],
+                "joints_from_training_means": predicted.run["joints_from_training_means"]}
         results[name] = res
     result = {
         "ensembles": str(ensembles_dir), "profile": specs[datasets[0]].get("profile", "unknown"), "seed": seed,

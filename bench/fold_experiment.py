@@ -23,10 +23,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from experiment_cli import run_main
 
 from ra2 import Ra2Error, contract
 from ra2.profiles import PROFILES
+
+from experiment_cli import run_main
 
 
 def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0, size: int | None = None,
@@ -40,10 +41,10 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     Every ``None`` argument keeps the profile's setting. ``size``: crop side in pixels. ``net_changes``:
     :class:`~ra2.scoring.models.RegressorConfig` fields to replace (e.g. ``{"stem_strides": 1}``).
     """
+    from ra2.profiles import regressor_profile
     from ra2.scoring.data import build_crop_sets
     from ra2.scoring.folds import fold_indices, patient_folds
     from ra2.scoring.metrics import log2_rmse
-    from ra2.profiles import regressor_profile
     from ra2.scoring.thresholds import search_threshold
     from ra2.scoring.train import train_member
 

@@ -6,7 +6,7 @@ Writes a phantom (4 training patients, ``max(--patients)`` test patients, one si
 pipeline once with the ``smoke`` regressors and the shipped detectors (``ra2 train``), then predicts the first
 N test patients for each N of ``--patients``, each in its own process, and reads that process's peak resident
 set size (``wait4``'s ``ru_maxrss``). Results: ``OUT/memory.json`` and a Markdown table on stdout.
-:class:`ra2.pipeline.Predictor` works in chunks of ``PATIENTS_PER_CHUNK`` patients, so the peak should not
+:class:`ra2.pipeline.predict.Predictor` works in chunks of ``PATIENTS_PER_CHUNK`` patients, so the peak should not
 grow with N beyond the chunk.
 """
 
@@ -34,9 +34,8 @@ def peak_rss_mb(cmd: list[str]) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import pandas as pd
-
-    from ra2 import contract
+    from ra2.io import read_template_csv, write_csv_atomic
+    from ra2.models_folder import PIPELINE_FILE
     from ra2.phantom import generate_dataset
 
     parser = argparse.ArgumentParser(prog="python bench/memory_patients.py", description=__doc__.splitlines()[0])
@@ -51,14 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         generate_dataset(data, train_patients=4, test_patients=max(args.patients), seed=args.seed,
                          size_scale=args.size_scale)
     ra2 = [sys.executable, "-m", "ra2"]
-    if not (models / "pipeline.json").is_file():
+    if not (models / PIPELINE_FILE).is_file():
         subprocess.run(ra2 + ["train", "--train", str(data / "train"), "--models", str(models), "--profile", "smoke",
                               "--no-progress"], check=True, stdout=subprocess.DEVNULL)
-    template = pd.read_csv(data / "test" / "template.csv", dtype={contract.PATIENT_COLUMN: str})
+    template = read_template_csv(data / "test" / "template.csv")
     rows = []
     for n in args.patients:
         sub = out / f"template_{n}.csv"
-        template.head(n).to_csv(sub, index=False)
+        write_csv_atomic(sub, list(template.columns), template.head(n).values.tolist())
         peak, seconds = peak_rss_mb(ra2 + ["predict", "--test", str(data / "test"), "--models", str(models),
                                            "--output", str(out / f"predictions_{n}"), "--template", str(sub),
                                            "--no-progress"])

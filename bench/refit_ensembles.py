@@ -22,13 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from experiment_cli import run_main
-
 from ra2 import Ra2Error, contract
+from ra2.models_folder import ENSEMBLE_OOF, METADATA_FILE
 from ra2.scoring.data import CropSet, build_crop_sets
 from ra2.scoring.ensemble import Ensemble, load_ensembles
 from ra2.scoring.predict import predict_images, predict_views
 from ra2.scoring.train import TTA_MODES, finish_ensemble, training_csv
+
+from experiment_cli import run_main
 
 _CHOICES = ("threshold", "tta", "tta_choice", "oof", "threshold_curve")  # what finish_ensemble rewrites
 
@@ -42,7 +43,7 @@ def refit_ensemble(ensemble: Ensemble, crops: CropSet, tta_mode: str = "auto") -
             ``oof_predictions.npz`` (checked).
     """
     folder = ensemble.folder
-    path = folder / "oof_predictions.npz"
+    path = folder / ENSEMBLE_OOF
     if not path.is_file():
         raise Ra2Error(f"{path}: no such file (the ensemble's folds are needed)")
     with np.load(path, allow_pickle=False) as z:
@@ -58,7 +59,7 @@ def refit_ensemble(ensemble: Ensemble, crops: CropSet, tta_mode: str = "auto") -
     oof = np.full(len(crops), np.nan)
     oof_views = None if tta_mode == "off" else np.full(len(crops), np.nan)
     for member in ensemble.member_dirs:
-        meta = json.loads((member / "metadata.json").read_text())
+        meta = json.loads((member / METADATA_FILE).read_text())
         val = folds == int(meta["fold"])
         model = ensemble.member_network(member)
         oof[val] = predict_images(model, crops.images[val])
@@ -93,7 +94,7 @@ def refit(ensembles_dir: str | Path, train_dir: str | Path, tta_mode: str = "aut
                                 {d: ens.input_size}, labels_csv=csv, margin=ens.margin,
                                 cache_dir=Path(crops_dir) if crops_dir else ensembles_dir / "crops")[d]
         result[d] = refit_ensemble(ens, crops, tta_mode)
-    if all((ensembles_dir / d / "oof_predictions.npz").is_file() for d in contract.DATASETS):
+    if all((ensembles_dir / d / ENSEMBLE_OOF).is_file() for d in contract.DATASETS):
         from ra2.scoring.context import train_context
 
         result["context"] = train_context(ensembles_dir).report
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ridge", type=float, default=1.0, help="the context model's ridge penalty")
     args = parser.parse_args(argv)
     if args.context_only:
-        from ra2.scoring.context import CONTEXT_FILE, train_context
+        from ra2.models_folder import CONTEXT_FILE
+        from ra2.scoring.context import train_context
 
         model = train_context(args.ensembles, ridge=args.ridge)
         for d, rep in model.report["cross_fitted"].items():

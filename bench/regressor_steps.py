@@ -113,7 +113,8 @@ def reset_check(devices, rng) -> dict:
         scale = getattr(model.optimizer, "dynamic_scale", None)
         out[f"member_{member}"] = {
             "finite_weights": bool(all(np.isfinite(np.asarray(w, np.float64)).all() for w in model.get_weights())),
-            "finite_predictions": bool(np.isfinite(pred).all()), "loss_scale": float(scale) if scale is not None else None}
+            "finite_predictions": bool(np.isfinite(pred).all()),
+            "loss_scale": float(scale) if scale is not None else None}
     return out
 
 

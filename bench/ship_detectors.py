@@ -24,15 +24,17 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ra2.models_folder import CONFIG_FILE, LAYOUT_FILE, METADATA_FILE, WEIGHTS_FILE
+
 ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights"
 SCALES = (0.35, 0.6, 1.0)
 VAL_SCALES = (0.35, 1.0)
 DESCRIPTIONS = {
-    "config.json": "the ra2.mrcnn Config the detector was trained with",
-    "model.weights.h5": "Keras 3 weights (float32)",
-    "layout.json": "class layout and mean placement fitted on the training boxes (ra2.detection.assign)",
-    "metadata.json": "training data, recipe, learning curve, losses, seconds, versions",
+    CONFIG_FILE: "the ra2.mrcnn Config the detector was trained with",
+    WEIGHTS_FILE: "Keras 3 weights (float32)",
+    LAYOUT_FILE: "class layout and mean placement fitted on the training boxes (ra2.detection.assign)",
+    METADATA_FILE: "training data, recipe, learning curve, losses, seconds, versions",
 }
 
 

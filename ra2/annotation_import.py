@@ -450,7 +450,7 @@ def _build_film(fs: _FilmSource, shape: tuple[int, int], mapping: dict, mapping_
             report(str(bad))
     # Joint spacing from the hand/foot joints (points or box centres).
     centres = [rec.point if rec.point is not None else ((rec.box[0] + rec.box[2]) / 2, (rec.box[1] + rec.box[3]) / 2)
-               for rec, site in joints.values() if site.detector in ("hands", "feet")]
+               for rec, site in joints.values() if site.detector in contract.FILM_DETECTORS]
     spacing = joint_spacing(np.array(centres)) if len(centres) >= 2 else None
     film = FilmAnnotation(patient_id=patient_id, limb=limb, file_name=fs.file_name, height=h, width=w,
                           carpus_box=None, objects=[])
@@ -485,7 +485,7 @@ def _build_film(fs: _FilmSource, shape: tuple[int, int], mapping: dict, mapping_
         carpus, carpus_poly = carpus_box.box, np.asarray(carpus_box.polygon, dtype=np.float32)
     wrist = [o for o in film.objects if o.detector in contract.CARPUS_DETECTORS]
     if carpus is not None:
-        film.objects.append(ObjectAnnotation(detector="hands", class_name=CARPUS, site_id=None,
+        film.objects.append(ObjectAnnotation(detector=contract.HANDS, class_name=CARPUS, site_id=None,
                                              box=tuple(float(v) for v in carpus), polygon=carpus_poly,
                                              points=carpus_marks))
         region = carpus

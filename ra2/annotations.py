@@ -29,8 +29,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ra2 import Ra2Error
-from ra2 import contract
+from ra2 import Ra2Error, contract
 
 ANNOTATIONS_FILE = "annotations.json"
 FILM_NAME = re.compile(r"^(?P<patient>.+)-(?P<limb>LH|RH|LF|RF)$")

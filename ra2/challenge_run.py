@@ -7,7 +7,8 @@ Order of work:
    time-out later still leaves a valid file;
 3. run the model pipeline and replace the file atomically with its predictions. Any failure in this step
    is logged and the fallback stays (the pipeline itself falls back per film and per joint, so one bad film
-   costs its joints, not the model's predictions: :class:`ra2.pipeline.Predictor`);
+   costs its joints, not the model's predictions: :class:`ra2.pipeline.predict.Predictor`); the model step is
+   :class:`ModelStep` (train, then predict);
 4. write ``run_summary.json`` beside ``predictions.csv`` (atomically; also when the run fails): versions, git
    commit, devices, profile, patients, films read / lost (with reasons), joints by box source and by fallback
    reason, seconds per stage, peak memory, and whether ``predictions.csv`` holds the model's predictions
@@ -34,6 +35,8 @@ from pathlib import Path
 import pandas as pd
 
 from ra2 import Ra2Error, contract
+from ra2.devices import DeviceSettings
+from ra2.profiles import DEFAULTS, settings
 
 log = logging.getLogger("ra2.run")
 
@@ -57,6 +60,53 @@ def peak_memory_mb() -> float:
     return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
+class ModelStep:
+    """The ``model_step`` of :func:`run_challenge`: train into ``work_dir/models``
+    (:class:`ra2.pipeline.train.Trainer`), then predict (:class:`ra2.pipeline.predict.Predictor`).
+
+    Args:
+        profile: the profile (``ra2 run``: :func:`ra2.profiles.run_profile`), and ``profile_reason`` why.
+        detectors_from: the detectors to use (the shipped ones: the real ``/train`` has no joint annotations
+            to train them); None: trained from ``train_dir/annotations.json``.
+        devices: :class:`ra2.devices.DeviceSettings` for training.
+
+    ``report`` (copied into the run summary) holds, once called, the training summary's counts (films read and
+    lost, box sources, seconds), the prediction's run record (:attr:`ra2.pipeline.predict.PredictResult.run`,
+    also written to ``models/prediction_run.json``) and seconds per stage.
+    """
+
+    def __init__(self, profile: str = DEFAULTS["run"], progress: bool = False,
+                 detectors_from: str | Path | None = None, devices: DeviceSettings = DeviceSettings(),
+                 profile_reason: str | None = None):
+        self.settings = settings(profile)  # resolved once
+        self.profile = self.settings.name
+        self.progress = progress
+        self.detectors_from = detectors_from
+        self.devices = devices
+        self.report: dict = {"profile": self.profile, "profile_reason": profile_reason}
+
+    def __call__(self, train_dir: Path, test_dir: Path, work_dir: Path, template: pd.DataFrame) -> pd.DataFrame:
+        from ra2 import models_folder as mf
+        from ra2.pipeline.predict import Predictor
+        from ra2.pipeline.train import Trainer
+        from ra2.runinfo import write_json
+
+        models = Path(work_dir) / "models"
+        t0 = time.time()
+        summary = Trainer(self.settings, progress=self.progress, detectors_from=self.detectors_from,
+                          devices=self.devices).fit(train_dir, models)
+        self.report["training"] = {k: summary.get(k) for k in (
+            "patients", "films", "missing_films", "failed_films", "training_rows_skipped", "detectors",
+            "training_box_sources", "seconds", "reused", "fingerprint", "devices")}
+        self.report["replicas"] = summary["replicas"]
+        t1 = time.time()
+        result = Predictor.load(models, progress=self.progress).predict(test_dir, template)
+        write_json(models / mf.PREDICTION_RUN_FILE, result.run)
+        self.report["prediction"] = result.run
+        self.report["seconds"] = {"training": round(t1 - t0, 1), "prediction": round(time.time() - t1, 1)}
+        return result.predictions
+
+
 def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path,
                   model_step=None) -> Path:
     """Write ``output_dir/predictions.csv`` for the patients of ``test_dir/template.csv``, and
@@ -64,7 +114,7 @@ def run_challenge(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: P
 
     ``model_step(train_dir, test_dir, work_dir, template) -> DataFrame`` computes the model's predictions
     (90 columns); ``None`` means the reference predictor (training means) is the final answer. A step with a
-    ``report`` dict attribute (:class:`ra2.pipeline.ModelStep`) has it copied into the summary.
+    ``report`` dict attribute (:class:`ModelStep`) has it copied into the summary.
     Returns the path written. Raises :class:`Ra2Error` only when the template itself is unusable (the summary
     is written all the same).
     With no patient in the template, ``model_step`` is not called and the file is header-only.
@@ -101,12 +151,12 @@ def _run(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path, mode
     from ra2.baseline import predict_means
 
     work_dir.mkdir(parents=True, exist_ok=True)
-    out_path = output_dir / "predictions.csv"
-    template = io.read_template_csv(test_dir / "template.csv")
+    out_path = output_dir / io.PREDICTIONS_CSV
+    template = io.read_template_csv(test_dir / io.TEMPLATE_CSV)
     summary["patients"] = int(len(template))
 
     try:
-        train_df = io.read_training_csv(train_dir / "training.csv")
+        train_df = io.read_training_csv(train_dir / io.TRAINING_CSV)
         fallback = predict_means(train_df, template)
         fallback_kind = "training_means"
         skipped = train_df.attrs.get("skipped_rows", [])
@@ -127,7 +177,7 @@ def _run(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path, mode
 
     if len(template) == 0:
         log.warning("%s has no patient rows: wrote a header-only predictions.csv, no model step",
-                    test_dir / "template.csv")
+                    test_dir / io.TEMPLATE_CSV)
     elif model_step is not None:
         t_model = time.perf_counter()
         try:
@@ -141,7 +191,7 @@ def _run(train_dir: Path, test_dir: Path, output_dir: Path, work_dir: Path, mode
         finally:
             summary["seconds"]["model"] = round(time.perf_counter() - t_model, 1)
             summary["model"] = getattr(model_step, "report", None)
-    problems = io.validate_predictions(out_path, test_dir / "template.csv")
+    problems = io.validate_predictions(out_path, test_dir / io.TEMPLATE_CSV)
     if problems:  # should be impossible: write_predictions checks its input; rewrite the safest file
         log.error("predictions failed validation (%s); writing constant fallback", "; ".join(problems))
         io.write_predictions(constant_predictions(template), template, out_path)

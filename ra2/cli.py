@@ -72,24 +72,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import logging
     import os
 
-    from ra2.challenge_run import run_challenge
-    from ra2.pipeline import model_step, shipped_detectors
-    from ra2.profiles import run_profile
-
     import tensorflow as tf
 
+    from ra2.challenge_run import ModelStep, run_challenge
+    from ra2.models_folder import shipped_detectors
+    from ra2.profiles import run_profile
+
     profile, reason = run_profile(os.environ.get("RA2_PROFILE"), len(tf.config.list_physical_devices("GPU")))
-    detectors = shipped_detectors()
+    detectors = Path(os.environ["RA2_DETECTORS"]) if os.environ.get("RA2_DETECTORS") else shipped_detectors()
     logging.getLogger("ra2.run").info("model step: detector + regressor pipeline, profile %s (%s); "
                                       "detectors: %s", profile, reason, detectors or "trained from annotations.json")
     run_challenge(Path(args.train), Path(args.test), Path(args.output), Path(args.work),
-                  model_step=model_step(profile, detectors_from=detectors, devices=_device_settings(args),
-                                        profile_reason=reason))
+                  model_step=ModelStep(profile, detectors_from=detectors, devices=_device_settings(args),
+                                       profile_reason=reason))
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ra2.pipeline import Trainer
+    from ra2.pipeline.train import Trainer
 
     summary = Trainer(args.profile, seed=args.seed, progress=not args.no_progress,
                       detectors_from=args.detectors, train_detectors=args.train_detectors,
@@ -102,15 +102,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ra2 import io
-    from ra2.pipeline import Predictor, write_prediction_extras
+    from ra2.pipeline.predict import Predictor, write_prediction_extras
 
     test = Path(args.test)
-    template = io.read_template_csv(Path(args.template) if args.template else test / "template.csv")
-    predictor = Predictor.load(Path(args.models), progress=not args.no_progress)
-    frame = predictor.predict(test, template)
-    path = io.write_predictions(frame, template, Path(args.output) / "predictions.csv")
-    extra = write_prediction_extras(predictor, template, Path(args.output))
-    print(f"{path}: {len(frame)} patients; beside it {', '.join(p.name for p in extra)}")
+    template = io.read_template_csv(Path(args.template) if args.template else test / io.TEMPLATE_CSV)
+    result = Predictor.load(Path(args.models), progress=not args.no_progress).predict(test, template)
+    path = io.write_predictions(result.predictions, template, Path(args.output) / io.PREDICTIONS_CSV)
+    extra = write_prediction_extras(result, template, Path(args.output))
+    print(f"{path}: {len(result.predictions)} patients; beside it {', '.join(p.name for p in extra)}")
     return 0
 
 
@@ -130,7 +129,7 @@ def _cmd_eval_detectors(args: argparse.Namespace) -> int:
         w = r["worst_site"]
         print(f"{name:16s} sites {r['n_sites']:5d}  IoU>=0.5 {r['hit_rate_iou50']:.3f}  mean IoU "
               f"{r['mean_iou']:.3f}  worst {w['site']} {w['hit_rate_iou50']:.3f}  sources {r['sources']}")
-    c = result["hands"]["carpus"]
+    c = result[contract.HANDS]["carpus"]
     if c["n"]:
         print(f"{'carpus':16s} boxes {c['n']:5d}  IoU>=0.5 {c['hit_rate_iou50']:.3f}  mean IoU {c['mean_iou']:.3f}")
     for name in contract.DETECTORS:
@@ -138,7 +137,7 @@ def _cmd_eval_detectors(args: argparse.Namespace) -> int:
         if p:
             print(f"{name:16s} joint centres {p['n']:4d} ({p['from']})  in its own site's box {p['in_own_box']:.3f}  "
                   f"in another site's box {p['in_other_box']:.3f}  in no box {p['in_no_box']:.3f}")
-    cp = result["hands"].get("carpus_points")
+    cp = result[contract.HANDS].get("carpus_points")
     if cp:
         print(f"{'carpus':16s} wrist points {cp['n']:4d}  inside the detected carpus box {cp['in_box']:.3f}")
     print(f"films {result['films']}, with the default layout placement: {result['films_with_default_layout']}")

@@ -33,6 +33,8 @@ LIMBS = ("LH", "RH", "LF", "RF")
 HAND_LIMBS = ("LH", "RH")
 FOOT_LIMBS = ("LF", "RF")
 LIMB_NAMES = {"LH": "left hand", "RH": "right hand", "LF": "left foot", "RF": "right foot"}
+OTHER_LIMB = {"LH": "RH", "RH": "LH", "LF": "RF", "RF": "LF"}
+"""The patient's other limb of the same kind (the other side)."""
 
 EROSION = "erosion"
 NARROWING = "narrowing"
@@ -42,29 +44,34 @@ KIND_LETTER = {EROSION: "E", NARROWING: "J"}
 DATASET_MAX = {"foot_erosion": 10, "hand_erosion": 5, "narrowing": 4}
 DATASETS = tuple(DATASET_MAX)
 
+# The four detectors' names.
+FEET, HANDS, WRIST_EROSION, WRIST_NARROWING = "feet", "hands", "wrist_erosion", "wrist_narrowing"
+FILM_DETECTORS = (FEET, HANDS)
+"""Detectors that run on the whole film (the wrist detectors run on the hands detector's carpus crop)."""
+
 # Detectors: name -> ordered class names (class id = position + 1). The class name of a scored site is
 # "{family}__{name}", the site id without its limb.
 DETECTOR_CLASSES: dict[str, tuple[str, ...]] = {
-    "feet": ("mtp__ip", "mtp__1", "mtp__2", "mtp__3", "mtp__4", "mtp__5"),
-    "hands": (
+    FEET: ("mtp__ip", "mtp__1", "mtp__2", "mtp__3", "mtp__4", "mtp__5"),
+    HANDS: (
         "mcp__ip", "pip__2", "pip__3", "pip__4", "pip__5",
         "mcp__1", "mcp__2", "mcp__3", "mcp__4", "mcp__5",
         "carpus",
     ),
-    "wrist_erosion": (
+    WRIST_EROSION: (
         "wrist__mc1", "wrist__mul", "wrist__nav", "wrist__lunate", "wrist__radius", "wrist__ulna",
     ),
-    "wrist_narrowing": (
+    WRIST_NARROWING: (
         "wrist__cmc3", "wrist__cmc4", "wrist__cmc5", "wrist__mna", "wrist__capnlun", "wrist__radcar",
     ),
 }
 DETECTORS = tuple(DETECTOR_CLASSES)
 CARPUS_CLASS = "carpus"
 # Detectors that run on the hand detector's carpus crop rather than on the whole film.
-CARPUS_DETECTORS = ("wrist_erosion", "wrist_narrowing")
+CARPUS_DETECTORS = (WRIST_EROSION, WRIST_NARROWING)
 # Which detector runs on which limb's film (wrist detectors: on the carpus crop of a hand film).
-LIMB_DETECTORS = {"LH": ("hands",) + CARPUS_DETECTORS, "RH": ("hands",) + CARPUS_DETECTORS,
-                  "LF": ("feet",), "RF": ("feet",)}
+LIMB_DETECTORS = {"LH": (HANDS,) + CARPUS_DETECTORS, "RH": (HANDS,) + CARPUS_DETECTORS,
+                  "LF": (FEET,), "RF": (FEET,)}
 
 
 @dataclass(frozen=True)
@@ -107,8 +114,8 @@ _FOOT = ("mtp__ip", "mtp__1", "mtp__2", "mtp__3", "mtp__4", "mtp__5")
 
 def _detector_of(limb: str, class_name: str) -> str:
     if limb in FOOT_LIMBS:
-        return "feet"
-    for det in ("hands", "wrist_erosion", "wrist_narrowing"):
+        return FEET
+    for det in (HANDS,) + CARPUS_DETECTORS:
         if class_name in DETECTOR_CLASSES[det]:
             return det
     raise KeyError(class_name)
@@ -198,6 +205,17 @@ def limb_columns(limbs: tuple[str, ...] | str, kind: str | None = None) -> tuple
     if isinstance(limbs, str):
         limbs = (limbs,)
     return tuple(s.column for s in SCORES if s.limb in limbs and (kind is None or s.kind == kind))
+
+
+def film_detector(limb: str) -> str:
+    """The detector that runs on ``limb``'s whole film: :data:`HANDS` or :data:`FEET`."""
+    return LIMB_DETECTORS[limb][0]
+
+
+def other_side(column: str) -> str:
+    """The same joint on the patient's other limb (:data:`OTHER_LIMB`): ``"LH_pip_E__2"`` -> ``"RH_pip_E__2"``."""
+    limb, rest = column.split("_", 1)
+    return f"{OTHER_LIMB[limb]}_{rest}"
 
 
 def film_name(patient_id: str, limb: str, ext: str = ".jpg") -> str:

@@ -35,11 +35,12 @@ def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
     """
     from ra2 import io
     from ra2.baseline import predict_means
+    from ra2.evaluation.evaluate import REPORT_FILE, evaluate
     from ra2.metrics import score_files
     from ra2.phantom import generate_dataset
     from ra2.phantom.contact_sheet import contact_sheet
-    from ra2.evaluation.evaluate import REPORT_FILE, evaluate
-    from ra2.pipeline import Predictor, Trainer, write_prediction_extras
+    from ra2.pipeline.predict import Predictor, write_prediction_extras
+    from ra2.pipeline.train import Trainer
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -65,14 +66,14 @@ def run_demo(out: Path, train_patients: int = DEMO_DEFAULTS["train_patients"],
         f"training films {summary['seconds']['detect_training_films']:.0f} s, regressors "
         f"{summary['seconds']['regressors']:.0f} s); training box sources {summary['training_box_sources']}")
     t2 = time.perf_counter()
-    predictor = Predictor.load(out / "models")
-    predictions = predictor.predict(data / "test", template)
+    result = Predictor.load(out / "models").predict(data / "test", template)
+    predictions = result.predictions
     t_pred = time.perf_counter() - t2
     log(f"[demo] predicted {len(template)} test patients in {t_pred:.0f} s; box sources "
-        f"{predictor.last_run['box_sources']}")
-    pred_path = out / "predictions.csv"
+        f"{result.run['box_sources']}")
+    pred_path = out / io.PREDICTIONS_CSV
     io.write_predictions(predictions, template, pred_path)
-    write_prediction_extras(predictor, template, out)
+    write_prediction_extras(result, template, out)
     problems = io.validate_predictions(pred_path, data / "test" / "template.csv")
     if problems:
         raise RuntimeError("demo wrote an invalid predictions.csv:\n" + "\n".join(problems))

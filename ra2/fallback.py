@@ -1,10 +1,12 @@
 """Estimates for the joints the model could not predict, at the smallest unit (a joint, a film).
 
 A joint is *unpredicted* when its film is missing, unreadable or failed in detection (the whole limb), or when
-its own crop or its data set's scoring failed (:class:`ra2.pipeline.Predictor` records which). Its estimate:
+its own crop or its data set's scoring failed (:class:`ra2.pipeline.predict.Predictor` records which). Its
+estimate:
 
-- **the other side**: when the same joint of the patient's other limb (``LH_pip_E__2`` <-> ``RH_pip_E__2``,
-  ``LF_*`` <-> ``RF_*``) was predicted by the model, the mean of that prediction and the joint's training mean.
+- **the other side**: when the same joint of the patient's other limb (:func:`ra2.contract.other_side`:
+  ``LH_pip_E__2`` <-> ``RH_pip_E__2``, ``LF_*`` <-> ``RF_*``) was predicted by the model, the mean of that
+  prediction and the joint's training mean.
   Rheumatoid arthritis is a symmetric polyarthritis, so the other side carries information about the patient;
   averaging with the training mean keeps the estimate from copying the other side's error. Measured on the
   demo's 30 held-out phantom patients with the gold scores standing in for the other side's predictions
@@ -27,15 +29,6 @@ ESTIMATES = (OTHER_SIDE, TRAINING_MEAN)
 OTHER_SIDE_WEIGHT = 0.5
 """Weight of the other side's prediction in its estimate (the rest goes to the training mean)."""
 
-_SWAP = {"LH": "RH", "RH": "LH", "LF": "RF", "RF": "LF"}
-
-
-def other_side_column(column: str) -> str:
-    """The same joint on the patient's other limb: ``"LH_pip_E__2"`` -> ``"RH_pip_E__2"``."""
-    limb, rest = column.split("_", 1)
-    return f"{_SWAP[limb]}_{rest}"
-
-
 def fill_unpredicted(frame: pd.DataFrame, training_means: dict[str, float]) -> tuple[pd.DataFrame, np.ndarray]:
     """Fill the NaN joint cells of ``frame`` by the rule of this module.
 
@@ -51,7 +44,7 @@ def fill_unpredicted(frame: pd.DataFrame, training_means: dict[str, float]) -> t
     cols = list(contract.JOINT_COLUMNS)
     values = frame[cols].to_numpy(dtype=float)
     means = np.array([float(training_means.get(c, 0.0)) for c in cols])
-    other = frame[[other_side_column(c) for c in cols]].to_numpy(dtype=float)
+    other = frame[[contract.other_side(c) for c in cols]].to_numpy(dtype=float)
     missing = np.isnan(values)
     use_other = missing & ~np.isnan(other)
     filled = np.where(missing, np.broadcast_to(means, values.shape), values)
@@ -64,4 +57,4 @@ def fill_unpredicted(frame: pd.DataFrame, training_means: dict[str, float]) -> t
     return out, kinds
 
 
-__all__ = ["fill_unpredicted", "other_side_column", "ESTIMATES", "OTHER_SIDE", "TRAINING_MEAN"]
+__all__ = ["fill_unpredicted", "ESTIMATES", "OTHER_SIDE", "TRAINING_MEAN"]

@@ -36,6 +36,13 @@ from ra2 import contract as C
 
 log = logging.getLogger("ra2.io")
 
+TRAINING_CSV = "training.csv"
+TEMPLATE_CSV = "template.csv"
+PREDICTIONS_CSV = "predictions.csv"
+UNCERTAINTY_CSV = "predictions_uncertainty.csv"
+"""The challenge's file names (``/train/training.csv``, ``/test/template.csv``, ``/output/predictions.csv``)
+and the spread table ra2 writes beside the predictions (:func:`write_uncertainty`)."""
+
 FILM_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".dcm")
 """Extensions :func:`find_film` tries, in this order (the contract's ``.jpg`` first)."""
 
@@ -396,12 +403,15 @@ def write_predictions(df: pd.DataFrame, template: pd.DataFrame, path: str | os.P
     # Patient_ID keeps its column position in the template.
     pid_pos = columns.index(C.PATIENT_COLUMN)
     rows = [row[1:pid_pos + 1] + [row[0]] + row[pid_pos + 1:] for row in lines]
-    _atomic_write_csv(path, columns, rows)
+    write_csv_atomic(path, columns, rows)
     return path
 
 
-def _atomic_write_csv(path: Path, header: list[str], rows: list[list[str]]) -> None:
-    """Write a CSV through a temporary file in the same folder, fsync, then os.replace."""
+def write_csv_atomic(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    """Write a CSV of text cells (``header``, then ``rows``; ``\\n`` line ends, minimal quoting) through a
+    temporary file in the same folder, fsync, then :func:`os.replace`: a reader sees the old file or the new
+    one, never half of one. The folder must exist (else :class:`Ra2Error`). Every CSV ra2 writes goes through
+    here."""
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise Ra2Error(f"cannot write {path}: folder {folder} does not exist")
@@ -431,6 +441,49 @@ def _atomic_write_csv(path: Path, header: list[str], rows: list[list[str]]) -> N
         pass
     finally:
         os.close(dir_fd)
+
+
+def write_uncertainty(frame: pd.DataFrame, template: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write ``predictions_uncertainty.csv`` atomically: ``frame`` (the 90 columns of ``contract.COLUMNS``,
+    one row per patient, NaN allowed: :func:`ra2.scoring.uncertainty.uncertainty_frame`) in the template's row
+    order, rows matched by ``Patient_ID`` as text and written with the template's text. Cells: ``%.6g``,
+    empty for NaN. A template patient without a row is a :class:`Ra2Error` naming ``path``. Returns the path."""
+    path = Path(path)
+    ids = [str(p) for p in frame[C.PATIENT_COLUMN]]
+    template_ids = [str(p) for p in template[C.PATIENT_COLUMN]]
+    order = match_patient_rows(ids, template_ids, f"uncertainty for {path}", "duplicate Patient_ID",
+                               "no spread for template patient(s)")
+    values = frame[list(C.COLUMNS[1:])].to_numpy(dtype=np.float64)[order]
+    rows = [[str(pid)] + ["" if math.isnan(v) else f"{v:.6g}" for v in values[r]]
+            for r, pid in enumerate(template[C.PATIENT_COLUMN])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_csv_atomic(path, list(C.COLUMNS), rows)
+    return path
+
+
+def read_uncertainty(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a ``predictions_uncertainty.csv``: ``[P, 90]``, ``Patient_ID`` as text, every score column float64
+    (NaN where empty). Raises :class:`Ra2Error` naming the file for a missing file or column, a non-numeric or
+    a negative spread."""
+    what = "uncertainty CSV"
+    path = Path(path)
+    if not path.is_file():
+        raise Ra2Error(f"{path}: no such file")
+    table = _load_table(path, what)
+    missing = [c for c in C.COLUMNS if c not in table.header]
+    if missing:
+        raise Ra2Error(f"{path}: missing column(s) {', '.join(missing[:3])}")
+    index = [table.header.index(c) for c in C.COLUMNS[1:]]
+    values = np.empty((len(table.rows), len(index)), dtype=np.float64)
+    for r, (line, row) in enumerate(table.rows):
+        for c, i in enumerate(index):
+            x = _parse_number(row[i])
+            if x is None or x < 0:
+                kind = "a non-numeric" if x is None else "a negative"
+                raise Ra2Error(f"{path}, line {line}, column {C.COLUMNS[c + 1]!r}: {kind} spread value {row[i]!r}")
+            values[r, c] = x
+    ids = [row[table.header.index(C.PATIENT_COLUMN)] for _, row in table.rows]
+    return _score_frame(ids, values, C.COLUMNS[1:])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -530,7 +583,7 @@ def find_film(folder: str | os.PathLike, patient_id: str, limb: str) -> Path:
 
     A film is only ever looked for inside ``folder``: a ``Patient_ID`` holding a path separator (``/``,
     ``\\``) or a NUL byte, e.g. ``../other``, raises :class:`Ra2Error` ("not a safe file name") before the
-    file system is touched, so it is treated like any film that cannot be found (:mod:`ra2.pipeline`
+    file system is touched, so it is treated like any film that cannot be found (:mod:`ra2.pipeline.films`
     then predicts that patient's joints from its fallback). ``..`` without a separator is harmless: the
     name becomes ``..-LH.jpg``, a file inside ``folder``.
     """

@@ -1,12 +1,15 @@
 """Profiles: one name chooses every stage's settings. The names, their validation, the command line's choices
 and defaults, and each stage's settings per profile live here and nowhere else.
 
-| profile | detectors (``detector_settings``)                  | regressors (``regressor_profile``)            | for |
-|---------|----------------------------------------------------|-----------------------------------------------|-----|
-| smoke   | 64 px, tiny networks, 2 steps                      | tiny networks, 24-32 px, 2 folds, 8 steps     | tests: seconds, scores mean nothing |
-| demo    | the ``cpu`` detectors                              | the ``cpu`` networks, 3 folds, short training | ``make demo``: minutes on 2 cores |
-| cpu     | 256/128 px slim ResNet-18, 2,000 steps (shipped)   | 48 px DenseNet, 5 folds, 40-120 epochs        | a 2-core CPU: about 50 min / 2.5 h |
-| full    | 512/256 px ResNet-50, 20,000 steps                 | the cpu recipe, 64 px, wider DenseNet, 5 folds | a GPU |
+| profile | detectors (``detector_settings``)            | regressors (``regressor_profile``)             | for       |
+|---------|----------------------------------------------|------------------------------------------------|-----------|
+| smoke   | 64 px, tiny networks, 2 steps                | tiny networks, 24-32 px, 2 folds, 8 steps      | tests     |
+| demo    | the ``cpu`` detectors                        | the ``cpu`` networks, 2 folds, short training  | make demo |
+| cpu     | 256/128 px slim ResNet-18, 2,000 steps       | 48 px DenseNet, 5 folds, 40-120 epochs         | 2 cores   |
+| full    | 512/256 px ResNet-50, 20,000 steps           | the cpu recipe, 64 px, wider DenseNet, 5 folds | a GPU     |
+
+(smoke: seconds, scores mean nothing; demo: minutes on 2 cores; cpu: the shipped detectors' recipe, about 50 min /
+2.5 h on 2 cores.)
 
 Stage settings are plain data: :class:`DetectorRecipe` and the Mask R-CNN attributes of
 :func:`detector_settings` for the detectors (assembled into a config by
@@ -135,6 +138,16 @@ DETECTOR_NETWORKS = {
              "POST_NMS_ROIS_INFERENCE": 500, "TRAIN_ROIS_PER_IMAGE": 100, "RPN_TRAIN_ANCHORS_PER_IMAGE": 256,
              "MINI_MASK_SHAPE": (56, 56)},
 }
+
+
+@dataclass(frozen=True)
+class DetectorSettings:
+    """One kind of detector in a profile: ``kind`` ``"film"`` (hands, feet) or ``"carpus"`` (the wrist detectors on
+    the carpus crop). ``side``: square input side, px; ``recipe``: training; ``network``: Mask R-CNN attributes."""
+
+    side: int
+    recipe: DetectorRecipe
+    network: dict
 
 
 def detector_settings(profile: str, kind: str) -> tuple[int, DetectorRecipe, dict]:
@@ -425,3 +438,25 @@ def regressor_profile(name: str, sampling: str | None = None, epochs: int | None
         t.epochs = epochs if epochs is not None else t.epochs
         t.patience = patience if patience is not None else t.patience
     return prof
+
+
+# ------------------------------------------------------------------------------------------ the whole profile
+@dataclass(frozen=True)
+class Settings:
+    """A profile resolved once: its name, each detector kind's settings (``"film"``, ``"carpus"`` ->
+    :class:`DetectorSettings`) and the regressor stage (:class:`RegressorProfile`). An entry point resolves the
+    profile it was given (:func:`settings`) and passes this object down; a function given a name resolves it
+    once at its top."""
+
+    name: str
+    detectors: dict[str, DetectorSettings]
+    regressors: RegressorProfile
+
+
+def settings(profile: str | Settings) -> Settings:
+    """The :class:`Settings` of a profile name (checked: :func:`check_profile`); a :class:`Settings` as it is."""
+    if isinstance(profile, Settings):
+        return profile
+    name = check_profile(profile)
+    return Settings(name, {kind: DetectorSettings(*detector_settings(name, kind)) for kind in ANCHOR_FRACTIONS},
+                    regressor_profile(name))

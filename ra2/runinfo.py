@@ -3,12 +3,13 @@ the configuration, the logging level and the seeds of a run, logged at its start
 outputs (:func:`start_run`); :func:`environment` is the one description of the machine and the versions
 (also kept in every trained model's metadata).
 
-The command line's native-log filter: TensorFlow and absl write their C++ log lines straight to file descriptor 2 (``I0000 ... port.cc:153]
-oneDNN custom operations are on ...``, ``W0000 ... Error in PredictCost() ...``), before and regardless of
-``TF_CPP_MIN_LOG_LEVEL`` in TensorFlow 2.21, so Python's ``logging`` cannot silence them. The command line
-(:func:`ra2.cli.entry`) therefore routes descriptor 2 through :class:`NativeLogFilter`, which drops those
-info and warning lines and passes everything else (our messages, tracebacks, TensorFlow's error lines)
-unchanged. ``RA2_NATIVE_LOGS=1`` turns the filter off (to debug TensorFlow itself).
+The command line's native-log filter: TensorFlow and absl write their C++ log lines straight to file
+descriptor 2 (``I0000 ... port.cc:153] oneDNN custom operations are on ...``,
+``W0000 ... Error in PredictCost() ...``), before and regardless of ``TF_CPP_MIN_LOG_LEVEL`` in TensorFlow 2.21,
+so Python's ``logging`` cannot silence them. The command line (:func:`ra2.cli.entry`) therefore routes
+descriptor 2 through :class:`NativeLogFilter`, which drops those info and warning lines and passes everything
+else (our messages, tracebacks, TensorFlow's error lines) unchanged. ``RA2_NATIVE_LOGS=1`` turns the filter off
+(to debug TensorFlow itself).
 """
 
 from __future__ import annotations

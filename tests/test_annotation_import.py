@@ -164,7 +164,8 @@ def test_unknown_label_names_file_and_record(tmp_path, films):
 
 def test_box_outside_the_film(tmp_path, films):
     path, msg = _one_bad(tmp_path, films, [("LH_pip__2", "rectangle", [[10, 20], [250, 50]])])
-    assert msg == f"{path}: shape 1 ('LH_pip__2'): box (y1, x1, y2, x2) = (20, 10, 50, 250) lies outside the 200x100 film"
+    assert msg == (f"{path}: shape 1 ('LH_pip__2'): box (y1, x1, y2, x2) = (20, 10, 50, 250) lies outside the "
+                   "200x100 film")
 
 
 def test_missing_film(tmp_path, films):

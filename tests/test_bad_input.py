@@ -2,7 +2,7 @@
 
 Film-level cases: :func:`ra2.io.read_film` either gives a sensible image (pixel values checked against
 expectations computed here, independently of ``ra2.io``) or a one-line :class:`ra2.Ra2Error` naming the
-file; a film that cannot be read costs only that limb's joints (``ra2.pipeline``'s job). Table-level cases:
+file; a film that cannot be read costs only that limb's joints (``ra2.pipeline.films``' job). Table-level cases:
 :func:`ra2.challenge_run.run_challenge` writes a ``predictions.csv`` that
 :func:`ra2.io.validate_predictions` accepts, or, where nothing valid can be written, raises a one-line
 :class:`ra2.Ra2Error` and writes nothing.
@@ -21,11 +21,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from csv_factory import score_frame, write_csv
 from ra2 import Ra2Error
 from ra2 import contract as C
 from ra2 import io as rio
 from ra2.challenge_run import FALLBACK_CONSTANT, run_challenge
+
+from csv_factory import score_frame, write_csv
 
 TRAIN_IDS = ["A1", "A2", "A3", "A4"]
 
@@ -356,8 +357,10 @@ def challenge(tmp_path):
 
 def _template_text(ids, columns=C.COLUMNS, newline="\n", quote_ids=False) -> str:
     """A template as text: the header, then each id followed by empty score cells."""
-    cells = lambda pid: [f'"{pid}"' if quote_ids and c == C.PATIENT_COLUMN else
-                         (pid if c == C.PATIENT_COLUMN else "") for c in columns]  # noqa: E731
+    def cells(pid):
+        return [f'"{pid}"' if quote_ids and c == C.PATIENT_COLUMN else (pid if c == C.PATIENT_COLUMN else "")
+                for c in columns]
+
     return newline.join([",".join(columns)] + [",".join(cells(p)) for p in ids]) + newline
 
 
@@ -497,9 +500,9 @@ def test_patient_id_cannot_reach_outside_the_film_folder(challenge, pid):
     with pytest.raises(Ra2Error) as info:
         rio.find_film(test, pid, "LH")
     _one_line_error(info, repr(pid), "not a safe file name")
-    from ra2.pipeline import _film_names
+    from ra2.pipeline.films import film_names
 
-    assert _film_names(test, ["T1", pid])[4:] == [(pid, limb, None) for limb in C.LIMBS]
+    assert film_names(test, ["T1", pid])[4:] == [(pid, limb, None) for limb in C.LIMBS]
     path = _run_valid(challenge)
     assert list(rio.read_predictions_csv(path)[C.PATIENT_COLUMN]) == ["T1", pid]  # untouched
     assert sorted(p.name for p in out.iterdir()) == ["predictions.csv", "run_summary.json"]

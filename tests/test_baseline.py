@@ -6,12 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csv_factory import score_frame, template_frame, write_csv
 from ra2 import Ra2Error
 from ra2 import contract as C
 from ra2 import io as rio
 from ra2 import metrics as M
 from ra2.baseline import predict_means, training_means
+
+from csv_factory import score_frame, template_frame, write_csv
 
 
 def test_training_means_by_hand():

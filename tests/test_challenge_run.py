@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csv_factory import score_frame, template_frame, write_csv
-from ra2 import Ra2Error, contract as C
-from ra2 import io
+from ra2 import Ra2Error, io
+from ra2 import contract as C
 from ra2.challenge_run import FALLBACK_CONSTANT, run_challenge
+
+from csv_factory import score_frame, template_frame, write_csv
 
 
 @pytest.fixture()

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csv_factory import score_frame, template_frame, write_csv
 from ra2 import contract as C
 from ra2 import metrics as M
 from ra2.cli import main
+
+from csv_factory import score_frame, template_frame, write_csv
 
 IDS = ["UAB001", "UAB002", "0003"]
 REPO = Path(__file__).resolve().parents[1]

@@ -4,10 +4,10 @@ As user ``nobody`` when the tests run as root and ``nobody`` can run the checkou
 current user); where the machine allows (root, ``unshare -m -n``), in a private mount namespace whose whole
 file system is read-only except the output folder and a private ``$TMPDIR``, and a network namespace with no
 interface (under ``CI=true`` both are required: the test fails, naming what is missing, instead of falling
-back); ``$HOME`` unwritable; and a socket guard in every case (an audit hook that refuses ``socket.connect`` / ``getaddrinfo`` and reports
-the attempt). Then: ``ra2 validate`` accepts the CSV, ``run_summary.json`` says the predictions are the
-model's, no connection was attempted, the inputs are unchanged, and nothing was written outside the output
-folder and the private tmp.
+back); ``$HOME`` unwritable; and a socket guard in every case (an audit hook that refuses ``socket.connect`` /
+``getaddrinfo`` and reports the attempt). Then: ``ra2 validate`` accepts the CSV, ``run_summary.json`` says the
+predictions are the model's, no connection was attempted, the inputs are unchanged, and nothing was written
+outside the output folder and the private tmp.
 """
 
 import hashlib
@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PHANTOM, strict
 from ra2.cli import main
+
+from conftest import PHANTOM, strict
 
 ROOT = Path(__file__).resolve().parents[1]
 NOBODY = 65534
@@ -84,7 +85,7 @@ def test_run_sh_keeps_the_container_contract(phantom, tmp_path):
     before = _tree_digest(inputs)
 
     python_bin = Path(sys.executable).parent
-    probe = ["bash", "-c", f'exec "{sys.executable}" -c "import ra2.pipeline"']
+    probe = ["bash", "-c", f'exec "{sys.executable}" -c "import ra2.pipeline.predict"']
     nobody = os.geteuid() == 0 and shutil.which("setpriv") is not None and _works(_as_nobody(probe))
     if nobody:
         for d in (base, out, private_tmp, guard):
@@ -109,7 +110,8 @@ def test_run_sh_keeps_the_container_contract(phantom, tmp_path):
         missing = [what for what, ok in (
             ("a read-only file system (needs root and `unshare -m -n` with `mount -o remount,bind,ro /`)", read_only),
             ("an empty network namespace (needs `unshare -n`)", network_namespace)) if not ok]
-        assert not missing, "CI=true: the container contract cannot run in its strong form; missing: " + "; ".join(missing)
+        assert not missing, ("CI=true: the container contract cannot run in its strong form; missing: "
+                             + "; ".join(missing))
     if read_only:
         script = (f"mount --bind '{out}' '{out}' && mount --bind '{private_tmp}' '{private_tmp}' && "
                   f"mount -o remount,bind,ro / && exec " + " ".join(f"'{a}'" for a in run))
@@ -146,7 +148,8 @@ def test_importing_ra2_keeps_its_libraries_off_the_network(tmp_path):
     log = tmp_path / "attempts.log"
     env = {k: v for k, v in os.environ.items() if k != "NO_ALBUMENTATIONS_UPDATE"}
     env.update(PYTHONPATH=str(tmp_path), RA2_NETWORK_LOG=str(log))
-    code = "import ra2, albumentations, ra2.scoring.augment, ra2.pipeline, ra2.detection.detect"
+    code = ("import ra2, albumentations, ra2.scoring.augment, ra2.pipeline.predict, ra2.pipeline.train, "
+            "ra2.detection.detect")
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert not log.exists(), log.read_text()

@@ -74,3 +74,11 @@ def test_import_ra2_does_not_import_tensorflow():
     code = "import ra2, ra2.contract, ra2.cli, sys; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_other_side_swaps_left_and_right_of_hands_and_feet():
+    assert c.other_side("LH_pip_E__2") == "RH_pip_E__2"
+    assert c.other_side("RF_mtp_J__ip") == "LF_mtp_J__ip"
+    assert all(c.other_side(c.other_side(col)) == col for col in c.JOINT_COLUMNS)
+    assert {c.other_side(col) for col in c.JOINT_COLUMNS} == set(c.JOINT_COLUMNS)
+    assert c.film_detector("RH") == c.HANDS and c.film_detector("LF") == c.FEET

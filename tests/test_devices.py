@@ -16,11 +16,12 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import PHANTOM
 from ra2 import Ra2Error, contract, io
 from ra2.cli import main
 from ra2.devices import DeviceSettings, reset_optimizer
 from ra2.profiles import run_profile
+
+from conftest import PHANTOM
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -5,14 +5,7 @@ import pandas as pd
 import pytest
 
 from ra2 import contract
-from ra2.fallback import OTHER_SIDE, TRAINING_MEAN, fill_unpredicted, other_side_column
-
-
-def test_other_side_column_swaps_left_and_right_of_hands_and_feet():
-    assert other_side_column("LH_pip_E__2") == "RH_pip_E__2"
-    assert other_side_column("RF_mtp_J__ip") == "LF_mtp_J__ip"
-    assert all(other_side_column(other_side_column(c)) == c for c in contract.JOINT_COLUMNS)
-    assert {other_side_column(c) for c in contract.JOINT_COLUMNS} == set(contract.JOINT_COLUMNS)
+from ra2.fallback import OTHER_SIDE, TRAINING_MEAN, fill_unpredicted
 
 
 def test_fill_unpredicted_uses_the_other_side_then_the_training_mean():

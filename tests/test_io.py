@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from csv_factory import score_frame, template_frame, write_csv
 from ra2 import Ra2Error
 from ra2 import contract as C
 from ra2 import io as rio
+
+from csv_factory import score_frame, template_frame, write_csv
 
 IDS = ["0001", "UAB002", "UAB003"]
 
@@ -384,7 +385,7 @@ def test_write_predictions_follows_template_order(tmp_path):
     lines = text.splitlines()
     assert lines[0] == ",".join(C.COLUMNS)
     assert [line.split(",")[0] for line in lines[1:]] == ["B", "0001", "A"]
-    back = pd.read_csv(out, dtype={C.PATIENT_COLUMN: str})
+    back = pd.read_csv(out, dtype={C.PATIENT_COLUMN: str})  # an outside reader, as the challenge's scorer
     assert back["LH_pip_J__2"].tolist() == [2.5, 1.0 / 3.0, 0.1]  # exact float round trip
     assert rio.validate_predictions(out, _tpl_file(tmp_path, template)) == []
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
@@ -571,7 +572,6 @@ def test_read_predictions_csv(tmp_path, valid_pair):
 def test_io_does_not_import_tensorflow():
     import subprocess
     import sys
-
     from pathlib import Path
 
     repo = str(Path(__file__).resolve().parents[1])

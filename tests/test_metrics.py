@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csv_factory import score_frame, write_csv
 from ra2 import Ra2Error
 from ra2 import contract as C
 from ra2 import metrics as M
+
+from csv_factory import score_frame, write_csv
 
 W23, W47 = 2.143547, 3.863745
 

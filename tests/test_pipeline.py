@@ -4,15 +4,16 @@ validate) with the shipped detectors and the smoke regressors."""
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from ra2 import contract, io
+from ra2.annotations import read_annotations
 from ra2.cli import main
 from ra2.detection.detect import FilmDetection
+from ra2.models_folder import shipped_detectors
+from ra2.pipeline.predict import Predictor
+
 from conftest import PHANTOM, film_removed, film_replaced
-from ra2.annotations import read_annotations
-from ra2.pipeline import Predictor, shipped_detectors
 
 FAKE_SCORE = {"foot_erosion": 1.5, "hand_erosion": 2.0, "narrowing": 0.5}
 
@@ -25,8 +26,8 @@ class OracleDetector:
         self.calls = []
 
     def detect_film(self, film, limb):
-        pid = next(p for (p, l), a in self.truth.items() if l == limb and (a.height, a.width) == film.shape
-                   and (p, l) not in {c[:2] for c in self.calls})
+        pid = next(p for (p, lb), a in self.truth.items() if lb == limb and (a.height, a.width) == film.shape
+                   and (p, lb) not in {c[:2] for c in self.calls})
         self.calls.append((pid, limb, film.shape))
         ann = self.truth[(pid, limb)]
         return FilmDetection(limb=limb, boxes={o.site_id: o.box for o in ann.objects if o.site_id},
@@ -54,8 +55,8 @@ def test_predictor_wires_detections_crops_and_ensembles(phantom):
     template = io.read_template_csv(phantom / "test" / "template.csv")
     with film_removed(phantom / "test" / f"{template[contract.PATIENT_COLUMN][1]}-RF.jpg"):
         means = {c: 0.25 for c in contract.JOINT_COLUMNS}
-        predictor = Predictor(detector, ensembles, training_means=means)
-        frame = predictor.predict(phantom / "test", template)
+        result = Predictor(detector, ensembles, training_means=means).predict(phantom / "test", template)
+    frame = result.predictions
     assert list(frame.columns) == list(contract.COLUMNS)
     assert frame[contract.PATIENT_COLUMN].tolist() == template[contract.PATIENT_COLUMN].tolist()
     assert len(detector.calls) == 7  # 2 patients x 4 limbs, one film missing
@@ -74,12 +75,12 @@ def test_predictor_wires_detections_crops_and_ensembles(phantom):
     n_scores = sum(shape[0] for e in ensembles.values() for shape in e.batches)
     assert n_scores == 2 * 86 - len(contract.limb_columns("RF"))
     # the spread of every joint with a crop (the fake's 0.1), none where the film is missing
-    spread = predictor.last_spread
+    spread = result.spread
     assert spread[contract.PATIENT_COLUMN].tolist() == frame[contract.PATIENT_COLUMN].tolist()
     rf = list(contract.limb_columns("RF"))
     assert spread.loc[1, rf].isna().all() and (spread.loc[0, rf] == 0.1).all()
     assert (spread.drop(columns=rf + [contract.PATIENT_COLUMN]) == 0.1).all().all()
-    record = predictor.last_detections.to_dict()
+    record = result.detections.to_dict()
     assert record["box_sources"][f"{template[contract.PATIENT_COLUMN][0]}-LH"]["LH_pip__2"] == "detected"
 
 
@@ -95,7 +96,7 @@ def test_predictor_applies_the_context_model_before_the_missing_film_fallback(ph
     with film_removed(phantom / "test" / f"{template[contract.PATIENT_COLUMN][0]}-LH.jpg"):
         frame = Predictor(detector, {d: ConstantEnsemble(d) for d in contract.DATASETS},
                           training_means={c: 0.25 for c in contract.JOINT_COLUMNS}, context=model
-                          ).predict(phantom / "test", template)
+                          ).predict(phantom / "test", template).predictions
     for row in range(2):
         for score in contract.SCORES:
             corrected = 2 * FAKE_SCORE[score.dataset] + 1
@@ -141,9 +142,10 @@ def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog, pati
     means = {c: 0.25 for c in contract.JOINT_COLUMNS}
     good = phantom / "test" / f"{p0}-RH.jpg"
     with film_replaced(good, good.read_bytes()[:300]):  # a truncated JPEG
-        predictor = Predictor(detector, ensembles, training_means=means)
-        predictor.patients_per_chunk = patients_per_chunk  # one patient at a time: the same answer
-        frame = predictor.predict(phantom / "test", template)
+        predictor = Predictor(detector, ensembles, training_means=means,
+                              patients_per_chunk=patients_per_chunk)  # one patient at a time: the same answer
+        result = predictor.predict(phantom / "test", template)
+    frame = result.predictions
     # the frame is complete: no NaN anywhere, sums consistent
     assert not frame[list(contract.COLUMNS[1:])].isna().any().any()
     assert np.allclose(frame[contract.OVERALL_TOTAL], frame[list(contract.JOINT_COLUMNS)].sum(axis=1))
@@ -165,7 +167,7 @@ def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog, pati
         for score in contract.SCORES:
             assert frame.loc[row, score.column] == pytest.approx(expected(row, score)), (row, score.column)
     # the spread (the fake's 0.1) exactly where a network predicted, in the frame's rows, whatever the chunks
-    spread = predictor.last_spread
+    spread = result.spread
     assert spread[contract.PATIENT_COLUMN].tolist() == [p0, p1]
     for row in range(2):
         for score in contract.SCORES:
@@ -174,7 +176,7 @@ def test_predictor_costs_the_smallest_unit_of_each_failure(phantom, caplog, pati
             networked = not (lost or bad_box or score.dataset == "hand_erosion")
             value = spread.loc[row, score.column]
             assert (value == 0.1) if networked else np.isnan(value), (row, score.column)
-    run = predictor.last_run
+    run = result.run
     assert run["films_read"] == 7 and run["missing_films"] == []
     assert run["failed_films"][f"{p0}-RH"]["reason"] == "film_unreadable"
     assert f"{p0}-RH.jpg" in run["failed_films"][f"{p0}-RH"]["message"]
@@ -247,7 +249,7 @@ def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkey
     assert sum(run["box_sources"].values()) == PHANTOM["test_patients"] * len(contract.SITES)
     assert run["joints_from_training_means"] == 0
     pred = io.read_predictions_csv(out / "predictions.csv")
-    gold = pd.read_csv(phantom / "gold.csv")
+    gold = io.read_gold_csv(phantom / "gold.csv")
     assert pred.shape == gold.shape
     # the model's numbers, not the fallback's: the fallback would be the exact training means
     train_df = io.read_training_csv(phantom / "train" / "training.csv")
@@ -263,14 +265,10 @@ def test_run_trains_saves_loads_predicts_and_validates(phantom, tmp_path, monkey
     assert (again / "output" / "predictions.csv").read_bytes() == (out / "predictions.csv").read_bytes()
 
 
-def test_shipped_detectors_come_from_the_environment_or_a_complete_folder(tmp_path, monkeypatch):
-    import ra2.pipeline as pipeline
-
-    assert pipeline.shipped_detectors({"RA2_DETECTORS": str(tmp_path)}) == tmp_path
-    monkeypatch.setattr(pipeline, "SHIPPED_DETECTORS", (tmp_path / "none", tmp_path / "ship"))
-    assert pipeline.shipped_detectors({}) is None
+def test_shipped_detectors_are_the_first_complete_folder(tmp_path):
+    assert shipped_detectors((tmp_path / "none", tmp_path / "ship")) is None
     for d in contract.DETECTORS:
         (tmp_path / "ship" / d).mkdir(parents=True)
         for f in ("config.json", "model.weights.h5", "layout.json", "metadata.json"):
             (tmp_path / "ship" / d / f).write_text("{}")
-    assert pipeline.shipped_detectors({}) == tmp_path / "ship"
+    assert shipped_detectors((tmp_path / "none", tmp_path / "ship")) == tmp_path / "ship"

@@ -6,9 +6,9 @@ from ra2 import Ra2Error
 
 
 def test_profiles_and_overrides():
-    from ra2.profiles import regressor_profile
-
     import dataclasses
+
+    from ra2.profiles import regressor_profile
 
     full, cpu_recipe = regressor_profile("full"), regressor_profile("cpu")
     assert full.n_folds == 5 and full.tta == cpu_recipe.tta == "auto"
@@ -84,3 +84,20 @@ def test_detector_config_follows_the_profile_tables():
         assert tuple(hands.RPN_ANCHOR_SCALES) == tuple(max(2, round(side * f)) for f in ANCHOR_FRACTIONS["film"])
         assert hands.NORM == "group" and hands.NUM_CLASSES == 12 and wrist.NUM_CLASSES == 7
     assert detector_config("hands", "cpu", NORM="batch").NORM == "batch"  # experiments override
+
+
+def test_a_profile_is_resolved_once_into_one_settings_object(monkeypatch):
+    from ra2 import profiles
+    from ra2.detection.specs import detector_config, get_spec, recipe
+
+    resolved = profiles.settings("smoke")
+    assert profiles.settings(resolved) is resolved and resolved.name == "smoke"
+    assert resolved.detectors["film"] == profiles.DetectorSettings(*profiles.detector_settings("smoke", "film"))
+    assert resolved.regressors == profiles.regressor_profile("smoke")
+    calls = []
+    monkeypatch.setattr(profiles, "check_profile", lambda name: calls.append(name) or name)
+    # given the resolved settings, the detector stages never resolve the name again
+    assert detector_config("hands", resolved).to_dict() == detector_config("hands", "smoke").to_dict()
+    calls.clear()
+    detector_config("wrist_erosion", resolved), recipe("feet", resolved), get_spec("hands").size(resolved)
+    assert calls == []

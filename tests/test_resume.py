@@ -1,7 +1,7 @@
 """Work folders that cannot leak between runs, and a killed training run that resumes.
 
 A models folder is reused only when it was made from the same inputs and configuration
-(``fingerprint.json``, :func:`ra2.pipeline.training_fingerprint`); a killed ``ra2 train`` continues from its
+(``fingerprint.json``, :func:`ra2.models_folder.training_fingerprint`); a killed ``ra2 train`` continues from its
 complete ensemble members instead of starting over.
 """
 
@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from ra2.pipeline import FINGERPRINT_FILE, Trainer, training_fingerprint
+from ra2.models_folder import FINGERPRINT_FILE, prepare, training_fingerprint
+from ra2.profiles import regressor_profile
 
 
 def _fingerprint(train_dir, profile="smoke", seed=0):
-    return training_fingerprint(Path(train_dir), profile, seed, None, False)
+    return training_fingerprint(Path(train_dir), regressor_profile(profile), seed, None, False)
 
 
 def test_fingerprint_follows_training_csv_films_profile_and_seed(phantom, tmp_path):
@@ -52,7 +53,7 @@ def test_models_made_from_other_inputs_are_cleared_not_reused(tmp_path, caplog):
     models = tmp_path / "models"
     fp = {"key": "a" * 16, "parts": {"training_csv": "x", "profile": "smoke"}}
     _models_with(models, {"key": "b" * 16, "parts": {"training_csv": "y", "profile": "smoke"}})
-    assert Trainer("smoke")._prepare(models, fp) is False
+    assert prepare(models, fp) is False
     assert not (models / "regressors").exists() and not (models / "pipeline.json").exists()
     assert json.loads((models / FINGERPRINT_FILE).read_text())["key"] == "a" * 16
     assert "made from other inputs or configuration (changed: training_csv)" in caplog.text
@@ -61,7 +62,7 @@ def test_models_made_from_other_inputs_are_cleared_not_reused(tmp_path, caplog):
 def test_models_without_a_fingerprint_are_moved_aside(tmp_path, caplog):
     models = tmp_path / "models"
     _models_with(models, None)
-    assert Trainer("smoke")._prepare(models, {"key": "a" * 16, "parts": {}}) is False
+    assert prepare(models, {"key": "a" * 16, "parts": {}}) is False
     aside = [p for p in models.iterdir() if p.name.startswith("unverified-")]
     assert len(aside) == 1 and (aside[0] / "regressors" / "narrowing" / "ensemble.json").is_file()
     assert (aside[0] / "pipeline.json").is_file() and not (models / "regressors").exists()
@@ -72,7 +73,7 @@ def test_models_from_the_same_inputs_are_reused(tmp_path):
     models = tmp_path / "models"
     fp = {"key": "a" * 16, "parts": {}}
     _models_with(models, fp)
-    assert Trainer("smoke")._prepare(models, fp) is True
+    assert prepare(models, fp) is True
     assert (models / "regressors" / "narrowing" / "ensemble.json").is_file()
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from ra2 import contract
+from ra2.models_folder import DETECTOR_FILES
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 DOCS = {"manifest.json", "MODEL_CARD.md"}
-DETECTOR_FILES = ("config.json", "model.weights.h5", "layout.json", "metadata.json")
 
 
 def test_manifest_lists_exactly_the_shipped_files():

@@ -32,7 +32,7 @@ class DetectorDataset(Dataset):
     in detector-image pixels).
     """
 
-    def __init__(self, detector: str, profile: str):
+    def __init__(self, detector: str, profile):
         super().__init__(channels=1)
         self.spec = get_spec(detector)
         self.detector = detector
@@ -92,7 +92,7 @@ class DetectorDataset(Dataset):
         return f"{info['path']} ({self.detector}, {info['limb']})"
 
 
-def build_detector_datasets(films_dir: str | Path, films: Iterable, profile: str,
+def build_detector_datasets(films_dir: str | Path, films: Iterable, profile,
                             detectors: Iterable[str] = contract.DETECTORS,
                             reader: Callable[[Path], np.ndarray] | None = None,
                             progress: bool = False) -> dict[str, DetectorDataset]:
@@ -102,7 +102,7 @@ def build_detector_datasets(films_dir: str | Path, films: Iterable, profile: str
         films_dir: folder holding the films named by ``FilmAnnotation.file_name``.
         films: :class:`ra2.annotations.FilmAnnotation` objects (the phantom's ground truth or imported
             annotations).
-        profile: detector profile (input sizes).
+        profile: the profile (input sizes): a name or resolved :class:`ra2.profiles.Settings`.
         reader: ``path -> [H, W] float32`` (default :func:`ra2.io.read_film`).
     """
     from ra2.io import read_film

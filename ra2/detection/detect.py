@@ -29,6 +29,7 @@ import numpy as np
 from ra2 import Ra2Error, contract
 from ra2.detection.assign import SOURCE_LAYOUT, AssignedBox, Layout, assign_instances
 from ra2.detection.frame import Frame, detector_frame, integer_region
+from ra2.models_folder import CONFIG_FILE, LAYOUT_FILE, WEIGHTS_FILE
 from ra2.mrcnn.utils import compute_overlaps
 
 SOURCE_DEFAULT = "layout_default"
@@ -126,15 +127,15 @@ class JointDetector:
         dets = {}
         for name in contract.DETECTORS:
             folder = models_dir / name
-            for f in ("config.json", "model.weights.h5", "layout.json"):
+            for f in (CONFIG_FILE, WEIGHTS_FILE, LAYOUT_FILE):
                 if not (folder / f).is_file():
                     raise Ra2Error(f"{folder / f}: missing detector file (train the detectors first)")
-            config = Config.from_json(folder / "config.json")
+            config = Config.from_json(folder / CONFIG_FILE)
             config.IMAGES_PER_GPU = 1
             config = Config.from_dict(config.to_dict())
             model = MaskRCNN("inference", config, model_dir=str(folder))
-            model.load_weights(folder / "model.weights.h5")
-            doc = json.loads((folder / "layout.json").read_text())
+            model.load_weights(folder / WEIGHTS_FILE)
+            doc = json.loads((folder / LAYOUT_FILE).read_text())
             dets[name] = Detector(name, model, int(config.IMAGE_MAX_DIM), Layout.from_dict(doc), doc["placement"])
         return cls(dets)
 
@@ -166,8 +167,8 @@ class JointDetector:
         main = contract.LIMB_DETECTORS[limb][0]
         frame = detector_frame(main, film.shape, limb, self.detectors[main].side)
         boxes = self._run(main, frame, film, limb, out)
-        if main == "hands":
-            carpus_id = contract.DETECTOR_CLASSES["hands"].index(contract.CARPUS_CLASS) + 1
+        if main == contract.HANDS:
+            carpus_id = contract.DETECTOR_CLASSES[contract.HANDS].index(contract.CARPUS_CLASS) + 1
             out.carpus_box = boxes[carpus_id]
             region = integer_region(out.carpus_box, film.shape)
             for name in contract.CARPUS_DETECTORS:
@@ -265,8 +266,8 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
     ``per_site``: site id -> the same three shares and ``n``); ``hands`` has ``carpus_points`` when wrist
     points were marked (``n`` wrist points, ``in_box``: share inside the detected carpus box).
     """
-    from ra2.io import read_film
     from ra2.annotations import read_annotations
+    from ra2.io import read_film
 
     data_dir = Path(data_dir)
     films = read_annotations(Path(annotations) if annotations else data_dir)
@@ -325,10 +326,11 @@ def evaluate_detection(models_dir, data_dir, annotations=None, detector: JointDe
                                    "from": " and ".join(sorted(point_sources[d])),
                                    "per_site": {s: _point_summary(v) for s, v in sorted(pts[d].items())}}
     c = np.asarray(carpus)
-    result["hands"]["carpus"] = {"n": int(c.size), "hit_rate_iou50": float((c >= 0.5).mean()) if c.size else None,
+    result[contract.HANDS]["carpus"] = {"n": int(c.size),
+                                        "hit_rate_iou50": float((c >= 0.5).mean()) if c.size else None,
                                  "mean_iou": float(c.mean()) if c.size else None}
     if carpus_pts:
-        result["hands"]["carpus_points"] = {"n": len(carpus_pts), "in_box": sum(carpus_pts) / len(carpus_pts)}
+        result[contract.HANDS]["carpus_points"] = {"n": len(carpus_pts), "in_box": sum(carpus_pts) / len(carpus_pts)}
     result["films"] = len(films)
     result["films_with_default_layout"] = fallbacks
     return result

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ra2 import Ra2Error, contract
-from ra2.profiles import ANCHOR_FRACTIONS, DETECTOR_INPUT_SIDES, DetectorRecipe, check_profile, detector_settings
+from ra2.profiles import ANCHOR_FRACTIONS, DetectorRecipe, Settings, settings
 
 
 @dataclass(frozen=True)
@@ -42,9 +42,9 @@ class DetectorSpec:
         """1-based Mask R-CNN class id of ``class_name``."""
         return self.class_names.index(class_name) + 1
 
-    def size(self, profile: str) -> int:
-        """Square input side in ``profile``."""
-        return int(DETECTOR_INPUT_SIDES[check_profile(profile)][self.kind])
+    def size(self, profile: str | Settings) -> int:
+        """Square input side in ``profile`` (a name or resolved :class:`ra2.profiles.Settings`)."""
+        return int(settings(profile).detectors[self.kind].side)
 
 
 SPECS: dict[str, DetectorSpec] = {
@@ -60,12 +60,12 @@ def get_spec(name: str) -> DetectorSpec:
     return SPECS[name]
 
 
-def recipe(name: str, profile: str) -> DetectorRecipe:
-    """The training recipe of detector ``name`` in ``profile``."""
-    return detector_settings(profile, get_spec(name).kind)[1]
+def recipe(name: str, profile: str | Settings) -> DetectorRecipe:
+    """The training recipe of detector ``name`` in ``profile`` (a name or resolved settings)."""
+    return settings(profile).detectors[get_spec(name).kind].recipe
 
 
-def detector_config(name: str, profile: str, **overrides):
+def detector_config(name: str, profile: str | Settings, **overrides):
     """A :class:`ra2.mrcnn.Config` instance for detector ``name`` in ``profile``.
 
     Grayscale input of side ``spec.size(profile)`` (square resize mode: the pre-shrunk image is padded to a
@@ -77,9 +77,11 @@ def detector_config(name: str, profile: str, **overrides):
     from ra2.mrcnn import Config
 
     spec = get_spec(name)
-    side, rec, network = detector_settings(profile, spec.kind)
+    resolved = settings(profile)
+    kind = resolved.detectors[spec.kind]
+    side, rec, network = kind.side, kind.recipe, kind.network
     attrs = {
-        "NAME": f"{name}_{profile}",
+        "NAME": f"{name}_{resolved.name}",
         "NUM_CLASSES": 1 + spec.num_classes,
         "IMAGE_CHANNEL_COUNT": 1,
         "MEAN_PIXEL": [110.0],

@@ -15,7 +15,6 @@ carpus crops. A trained detector's folder::
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -27,13 +26,11 @@ import numpy as np
 from ra2 import Ra2Error, contract
 from ra2.detection.specs import detector_config, get_spec, recipe
 from ra2.devices import Devices
-from ra2.profiles import check_profile
-from ra2.runinfo import environment
+from ra2.models_folder import CONFIG_FILE, LAYOUT_FILE, METADATA_FILE, WEIGHTS_FILE
+from ra2.profiles import Settings, settings
+from ra2.runinfo import environment, write_json
 
 log = logging.getLogger("ra2.detection")
-
-DETECTOR_FILES = ("config.json", "model.weights.h5", "layout.json", "metadata.json")
-
 
 def augmentation_pipeline(kind: str = "film"):
     """Size-preserving albumentations pipeline for ``[H, W, 1]`` uint8 detector images with masks.
@@ -159,7 +156,7 @@ def detector_devices(devices: Devices | None) -> dict:
     return {"mixed_precision": False, "xla": False, "replicas": 1, "asked": asked, "note": DETECTOR_DEVICES_NOTE}
 
 
-def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, progress: bool = True,
+def train_detector(dataset, out_dir: str | Path, profile: str | Settings, seed: int = 0, progress: bool = True,
                    val_dataset=None, recipe_overrides: dict | None = None,
                    config_overrides: dict | None = None, provenance: dict | None = None,
                    devices: Devices | None = None) -> dict:
@@ -167,8 +164,8 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
 
     ``val_dataset``: held-out detector images of the same detector; when given, the learning curve
     (recall of the sites at IoU >= 0.5 after every epoch, :class:`LearningCurve`) goes into the metadata.
-    ``recipe_overrides`` / ``config_overrides``: fields of the profile's :class:`~ra2.profiles.DetectorRecipe` / attributes of
-    its Mask R-CNN config replaced (experiments, ``bench/detector_curves.py``). ``provenance``: where the
+    ``recipe_overrides`` / ``config_overrides``: fields of the profile's :class:`~ra2.profiles.DetectorRecipe` /
+    attributes of its Mask R-CNN config replaced (experiments, ``bench/detector_curves.py``). ``provenance``: where the
     training films came from (e.g. the phantom's seed and size scales), kept in the metadata.
     ``devices``: the resolved device switches; detectors train in float32 without XLA on one device whatever
     they say (:data:`DETECTOR_DEVICES_NOTE`); what was asked is kept in the metadata.
@@ -182,6 +179,7 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
     from ra2.mrcnn.model import MaskRCNN
 
     name = dataset.detector
+    profile = settings(profile)  # resolved once
     rec = dataclasses.replace(recipe(name, profile), **(recipe_overrides or {}))
     config = detector_config(name, profile, **{"IMAGES_PER_GPU": rec.batch_size,
                                                "STEPS_PER_EPOCH": rec.steps_per_epoch,
@@ -203,16 +201,16 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
                               lr_schedule=lr_schedule, step_schedule=step_schedule, seed=seed,
                               verbose=1 if progress else 0, optimizer=make_optimizer(rec),
                               custom_callbacks=[curve] if curve else None)
-        tmp_weights = out_dir / "model.weights.h5.tmp.weights.h5"
+        tmp_weights = out_dir / f"{WEIGHTS_FILE}.tmp.weights.h5"
         model.save_weights(tmp_weights)
-        tmp_weights.replace(out_dir / "model.weights.h5")
-    config.to_json(out_dir / "config.json")
-    (out_dir / "layout.json").write_text(json.dumps({**layout.to_dict(), "placement": placement}, indent=1))
+        tmp_weights.replace(out_dir / WEIGHTS_FILE)
+    config.to_json(out_dir / CONFIG_FILE)
+    write_json(out_dir / LAYOUT_FILE, {**layout.to_dict(), "placement": placement})
     losses = [float(h["loss"]) for h in history]
     if not all(np.isfinite(losses)):
         raise Ra2Error(f"detector {name}: training diverged (loss {losses[-1]})")
     meta = {
-        "detector": name, "profile": profile, "seed": seed, "input_size": get_spec(name).size(profile),
+        "detector": name, "profile": profile.name, "seed": seed, "input_size": get_spec(name).size(profile),
         "class_names": list(get_spec(name).class_names), "recipe": dataclasses.asdict(rec),
         "config_overrides": config_overrides or {}, "training_data": provenance or {},
         "n_images": len(dataset.image_ids), "patients": sorted({i["patient_id"] for i in dataset.image_info}),
@@ -223,14 +221,8 @@ def train_detector(dataset, out_dir: str | Path, profile: str, seed: int = 0, pr
         "validation_images": len(val_dataset.image_ids) if val_dataset else 0,
         "train_seconds": round(time.time() - t0, 1), "environment": environment(), "devices": used,
     }
-    (out_dir / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_json(out_dir / METADATA_FILE, meta)  # last: the folder is complete
     return meta
-
-
-def detectors_complete(models_dir: str | Path) -> bool:
-    """True when ``models_dir`` holds every detector's folder with all its files."""
-    models_dir = Path(models_dir)
-    return all((models_dir / d / f).is_file() for d in contract.DETECTORS for f in DETECTOR_FILES)
 
 
 def _annotated_films(folder: Path, annotations) -> list:
@@ -247,8 +239,8 @@ def annotated_detectors(films) -> tuple[str, ...]:
     return tuple(d for d in contract.DETECTORS if any(f.objects_of(d) for f in films))
 
 
-def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, annotations=None, seed: int = 0,
-                    progress: bool = True, detectors=None, val_dir: str | Path | None = None,
+def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str | Settings, annotations=None,
+                    seed: int = 0, progress: bool = True, detectors=None, val_dir: str | Path | None = None,
                     val_annotations=None, recipe_overrides: dict | None = None,
                     config_overrides: dict | None = None, provenance: dict | None = None,
                     devices: Devices | None = None) -> dict:
@@ -257,7 +249,8 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
     Args:
         train_dir: folder of the films.
         out_dir: receives ``<detector>/{config.json, model.weights.h5, layout.json, metadata.json}``.
-        profile: ``smoke``, ``cpu`` or ``full`` (:mod:`ra2.detection.specs`).
+        profile: a profile name (``smoke``, ``demo``, ``cpu``, ``full``) or its resolved
+            :class:`ra2.profiles.Settings`; resolved once here and passed down.
         annotations: path of an annotation file (the phantom's, or what ``ra2 annotations import`` wrote;
             a partial set too), or a list of ``FilmAnnotation`` (default ``train_dir/annotations.json``).
         detectors: the detectors to train (default: every detector with objects on some film; the others are
@@ -272,7 +265,7 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
     """
     from ra2.detection.data import build_detector_datasets
 
-    check_profile(profile)
+    profile = settings(profile)  # resolved once, passed down
     train_dir, out_dir = Path(train_dir), Path(out_dir)
     t0 = time.time()
     films = _annotated_films(train_dir, annotations)
@@ -292,7 +285,7 @@ def train_detectors(train_dir: str | Path, out_dir: str | Path, profile: str, an
     result: dict = {}
     for i, name in enumerate(detectors):
         if progress:
-            print(f"[detectors] training {name} ({len(datasets[name].image_ids)} images, profile {profile})")
+            print(f"[detectors] training {name} ({len(datasets[name].image_ids)} images, profile {profile.name})")
         folder = out_dir / name
         if folder.exists():
             shutil.rmtree(folder)

@@ -22,12 +22,11 @@ REPORT_FILE = "report.html"
 def _load(predictions, gold, baseline, uncertainty):
     from ra2 import io
     from ra2.baseline import predict_means
-    from ra2.scoring.uncertainty import read_uncertainty
 
     gold_df = io.read_gold_csv(gold)
     pred_df = io.read_predictions_csv(predictions)
     base_df = predict_means(io.read_training_csv(baseline), gold_df) if baseline is not None else None
-    spread_df = read_uncertainty(uncertainty) if uncertainty is not None else None
+    spread_df = io.read_uncertainty(uncertainty) if uncertainty is not None else None
     return pred_df, gold_df, base_df, spread_df
 
 
@@ -50,11 +49,11 @@ def evaluate(predictions: str | os.PathLike, gold: str | os.PathLike, out: str |
     from ra2.evaluation import films as V
     from ra2.evaluation import stats as S
     from ra2.evaluation.report import render_report
-    from ra2.scoring.uncertainty import UNCERTAINTY_FILE
+    from ra2.io import UNCERTAINTY_CSV
 
     predictions, gold, out = Path(predictions), Path(gold), Path(out)
-    if uncertainty is None and (predictions.parent / UNCERTAINTY_FILE).is_file():
-        uncertainty = predictions.parent / UNCERTAINTY_FILE
+    if uncertainty is None and (predictions.parent / UNCERTAINTY_CSV).is_file():
+        uncertainty = predictions.parent / UNCERTAINTY_CSV
     if (films is None) != (detections is None):
         raise Ra2Error("--films and --detections go together (overlays and crops need the films and their boxes)")
     pred_df, gold_df, base_df, spread_df = _load(predictions, gold, baseline, uncertainty)

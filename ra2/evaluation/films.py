@@ -1,5 +1,5 @@
-"""What the evaluation figures need from films: the joint layout schematics, the detections file, and the
-crops of the worst-scored joints.
+"""What the evaluation figures need from films: the joint layout schematics (:mod:`ra2.schematic`), the
+detections file, and the crops of the worst-scored joints.
 
 Boxes are ``(y1, x1, y2, x2)`` in pixels of the original film; site centres are ``(y, x)``.
 """
@@ -14,28 +14,17 @@ import numpy as np
 
 from ra2 import Ra2Error, contract
 
-LAYOUT_SEED = 0
-LAYOUT_SIZE_SCALE = 0.3
 
+def limb_layouts() -> dict[str, tuple[np.ndarray, dict[str, tuple[float, float]]]]:
+    """The joint maps' drawings: limb -> (schematic ``[H, W]`` float32 in [0, 1], site id -> centre ``(y, x)`` in
+    its pixels), from :func:`ra2.schematic.limb_schematic` (right limbs are the mirror images of the left)."""
+    from ra2.schematic import limb_schematic
 
-def limb_layouts(seed: int = LAYOUT_SEED, size_scale: float = LAYOUT_SIZE_SCALE
-                 ) -> dict[str, tuple[np.ndarray, dict[str, tuple[float, float]]]]:
-    """A schematic of each limb from the phantom's layout: limb -> (undamaged phantom film ``[H, W]`` float in
-    [0, 1], site id -> box centre ``(y, x)`` in its pixels). The same seed gives the same schematics; the
-    four films share one anatomy draw (right limbs are mirror images of the left)."""
-    from ra2.phantom.render import render_film
-
-    out = {}
-    for limb in contract.LIMBS:
-        image, ann = render_film(limb, {}, np.random.default_rng(seed), size_scale)
-        centres = {o.site_id: ((o.box[0] + o.box[2]) / 2, (o.box[1] + o.box[3]) / 2)
-                   for o in ann.objects if o.site_id}
-        out[limb] = (np.asarray(image, dtype=np.float32) / 255.0, centres)
-    return out
+    return {limb: limb_schematic(limb) for limb in contract.LIMBS}
 
 
 def read_detections(path: str | Path) -> dict:
-    """A ``detections.json`` (:meth:`ra2.pipeline.DetectionRecord.to_dict`): ``{"films": {"{patient}-{limb}":
+    """A ``detections.json`` (:meth:`ra2.pipeline.films.DetectionRecord.to_dict`): ``{"films": {"{patient}-{limb}":
     {site id: box}}, "box_sources": {...: {site id: source}}, ...}``. Raises :class:`Ra2Error` naming the file
     when it is missing, not JSON or has no ``films``."""
     path = Path(path)

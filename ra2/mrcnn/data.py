@@ -208,8 +208,8 @@ def build_rpn_targets(image_shape, anchors, gt_class_ids, gt_boxes, config, rng=
 
     An anchor is positive (1) if its IoU with some ground-truth box is >= ``RPN_POSITIVE_IOU`` (0.7) or if
     it is (one of) the best anchor(s) of a ground-truth box; negative (-1) if its best IoU is
-    < ``RPN_NEGATIVE_IOU`` (0.3) (and it does not touch a crowd box); neutral (0) otherwise. Positives are subsampled to at most
-    RPN_TRAIN_ANCHORS_PER_IMAGE // 2 and negatives to fill RPN_TRAIN_ANCHORS_PER_IMAGE.
+    < ``RPN_NEGATIVE_IOU`` (0.3) (and it does not touch a crowd box); neutral (0) otherwise. Positives are
+    subsampled to at most RPN_TRAIN_ANCHORS_PER_IMAGE // 2 and negatives to fill RPN_TRAIN_ANCHORS_PER_IMAGE.
     With no ground truth every sampled anchor is negative.
 
     Returns ``(rpn_match [A] int32 in {1, -1, 0}, rpn_bbox [RPN_TRAIN_ANCHORS_PER_IMAGE,

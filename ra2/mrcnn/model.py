@@ -568,7 +568,8 @@ class MaskRCNN:
                 history.append(logs)
                 self._append_history(logs)
                 if verbose:
-                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items()), flush=True)
+                    print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items()),
+                          flush=True)
                 for cb in callbacks:
                     if hasattr(cb, "on_epoch_end"):
                         cb.on_epoch_end(epoch, dict(logs))

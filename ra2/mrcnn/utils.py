@@ -342,7 +342,7 @@ def _cast_like(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         return np.clip(np.round(values), info.min, info.max).astype(dtype)
-    if dtype == bool:
+    if np.dtype(dtype) == np.bool_:
         return values >= 0.5
     return values.astype(dtype)
 
@@ -405,7 +405,8 @@ def expand_mask(bbox: np.ndarray, mini_mask: np.ndarray, image_shape: Sequence[i
     return mask
 
 
-def unmold_mask(mask: np.ndarray, bbox: Sequence[int], image_shape: Sequence[int], threshold: float = 0.5) -> np.ndarray:
+def unmold_mask(mask: np.ndarray, bbox: Sequence[int], image_shape: Sequence[int],
+                threshold: float = 0.5) -> np.ndarray:
     """Paste a mask-head output into a full-size binary mask.
 
     mask: [h, w] float probabilities (e.g. 28 x 28); bbox: (y1, x1, y2, x2) int pixels of an

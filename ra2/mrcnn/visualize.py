@@ -15,7 +15,8 @@ from typing import Sequence
 import numpy as np
 
 
-def random_colors(n: int, bright: bool = True, seed: int | np.random.Generator | None = 0) -> list[tuple[float, float, float]]:
+def random_colors(n: int, bright: bool = True,
+                  seed: int | np.random.Generator | None = 0) -> list[tuple[float, float, float]]:
     """``n`` visually distinct RGB colours (floats in 0..1): evenly spaced hues, shuffled with
     ``seed`` (a seed or Generator; the same seed gives the same colours)."""
     brightness = 1.0 if bright else 0.7
@@ -287,7 +288,8 @@ def display_differences(
         captions.append(f"{pred_score[order[rank]]:.2f} / {iou:.2f}")
     boxes = np.concatenate([gt_box, pred_box[order]])
     class_ids = np.concatenate([np.asarray(gt_class_id).reshape(-1), pred_class_id[order]])
-    masks = np.concatenate([np.asarray(gt_mask, dtype=bool).reshape(gt_mask.shape[:2] + (n_gt,)), pred_mask[..., order].astype(bool)], axis=-1)
+    masks = np.concatenate([np.asarray(gt_mask, dtype=bool).reshape(gt_mask.shape[:2] + (n_gt,)),
+                            pred_mask[..., order].astype(bool)], axis=-1)
     return display_instances(
         image, boxes, masks, class_ids, class_names, title=title, show_mask=show_mask, show_bbox=show_box,
         colors=colors, captions=captions, alpha=0.3, save_path=save_path,

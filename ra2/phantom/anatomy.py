@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ra2.schematic import FINGERS, TOES
+
 
 def direction(deg: float) -> np.ndarray:
     """Unit vector (dy, dx) pointing ``deg`` degrees from straight up (-y) towards +x."""
@@ -249,16 +251,6 @@ def stack_shift(moving: np.ndarray, fixed: np.ndarray, d: np.ndarray, gap: float
 NORMAL_GAP = {"mcp": 2.2, "pip": 1.7, "dip": 1.3, "ip": 1.5, "mtp": 2.2, "toe": 1.3,
               "cmc": 1.6, "mna": 1.8, "capnlun": 1.9, "radcar": 2.2}
 
-# Hand anatomy: (MC length, MC half-widths base/shaft/head, P1, P2, P3 lengths); index 1 = thumb.
-_FINGERS = {
-    1: dict(mc=44.0, mcw=(7.0, 4.4, 6.6), ph=(31.0, 0.0, 23.0), phw=(6.8, 4.4, 5.3)),
-    2: dict(mc=66.0, mcw=(6.2, 3.9, 6.4), ph=(40.0, 23.0, 17.0), phw=(6.8, 4.3, 5.2)),
-    3: dict(mc=64.0, mcw=(6.6, 4.0, 6.7), ph=(45.0, 28.0, 18.0), phw=(7.2, 4.5, 5.5)),
-    4: dict(mc=57.0, mcw=(5.6, 3.5, 6.0), ph=(42.0, 26.0, 18.0), phw=(6.6, 4.1, 5.0)),
-    5: dict(mc=52.0, mcw=(5.4, 3.3, 5.5), ph=(33.0, 18.0, 15.0), phw=(5.9, 3.7, 4.5)),
-}
-
-
 def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: float,
                extra_gap_factor: dict[str, float]) -> Skeleton:
     """A left hand: radius/ulna, 8 carpal bones, 5 metacarpals, 14 phalanges.
@@ -360,7 +352,7 @@ def build_hand(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
     capsules = []
     ring_sites = []
     for f in range(1, 6):
-        spec = _FINGERS[f]
+        spec = FINGERS[f]
         carp, below, lateral, gap = seat[f]
         angle = fan[f] + turns[f, 0]
         axis = direction(angle)
@@ -466,18 +458,6 @@ def _gap_ellipse(centre: np.ndarray, axis: np.ndarray, along: float, across: flo
     t = np.linspace(0, 2 * np.pi, k, endpoint=False)
     return centre + np.outer(along * np.cos(t), perpendicular(axis)) + np.outer(across * np.sin(t), axis)
 
-
-# Foot: (MT length, MT half-widths base/shaft/head, phalanx lengths, phalanx half-widths); 1 = big toe.
-# Toe phalanges are short against their metatarsals (proximal phalanx of toes 2-5 about 0.3 of the
-# metatarsal, middle and distal phalanges a few mm; hallux: proximal phalanx about half of MT1), MT1 is
-# short and thick, MT5 has a broad base (its tuberosity is a separate bone below).
-_TOES = {
-    1: dict(mt=62.0, mtw=(10.5, 6.2, 9.2), ph=(29.0, 0.0, 22.0), phw=(8.0, 5.2, 6.8)),
-    2: dict(mt=73.0, mtw=(6.5, 3.9, 5.6), ph=(24.0, 8.5, 7.0), phw=(5.0, 3.0, 4.0)),
-    3: dict(mt=68.0, mtw=(6.2, 3.8, 5.4), ph=(21.5, 7.5, 6.5), phw=(4.8, 2.9, 3.8)),
-    4: dict(mt=65.0, mtw=(6.0, 3.7, 5.2), ph=(19.5, 6.5, 6.0), phw=(4.6, 2.8, 3.7)),
-    5: dict(mt=63.0, mtw=(8.5, 3.9, 5.2), ph=(17.0, 5.5, 5.5), phw=(4.4, 2.7, 3.6)),
-}
 
 # Views of a foot film (probabilities): dorso-plantar whole foot (heel to toes, the ankle on some), a
 # forefoot film (tarsometatarsal joints to toes, the hindfoot off the film) and an oblique whole foot.
@@ -585,7 +565,7 @@ def build_foot(rng: np.random.Generator, gap_factor: dict[str, float], spread: f
     mt_heads = []
     flex = 1.0 - 0.35 * view.toe_flex  # flexed toes: middle/distal phalanges foreshortened
     for f in range(1, 6):
-        spec = _TOES[f]
+        spec = TOES[f]
         carp, sdir, shift = seat[f]
         axis = direction(fan[f] + turns[f, 0])
         w0, wm, w1 = (w * size * wid_j[f] for w in spec["mtw"])

@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw, ImageFont
 from ra2 import Ra2Error, contract
 from ra2.annotations import ANNOTATIONS_FILE, FilmAnnotation, read_annotations
 
-DETECTOR_COLOURS = {"hands": (255, 80, 60), "feet": (255, 160, 0), "wrist_erosion": (60, 200, 255),
-                    "wrist_narrowing": (120, 255, 120)}
+DETECTOR_COLOURS = {contract.HANDS: (255, 80, 60), contract.FEET: (255, 160, 0),
+                    contract.WRIST_EROSION: (60, 200, 255), contract.WRIST_NARROWING: (120, 255, 120)}
 
 
 def _load_dir(folder: Path, n: int) -> list[tuple[np.ndarray, FilmAnnotation]]:
@@ -42,7 +42,7 @@ def draw_film(image: np.ndarray, film: FilmAnnotation, height: int, labels: bool
         colour = DETECTOR_COLOURS[obj.detector]
         y1, x1, y2, x2 = (v * s for v in obj.box)
         draw.rectangle([x1, y1, x2, y2], outline=colour, width=1)
-        if labels and obj.detector in ("hands", "feet"):
+        if labels and obj.detector in contract.FILM_DETECTORS:
             draw.text((x1 + 1, y1 + 1), obj.class_name.split("__")[-1], fill=colour, font=font)
     draw.text((4, height - height // 40 - 6), film.file_name, fill=(255, 255, 0), font=font)
     return rgb

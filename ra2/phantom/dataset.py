@@ -58,11 +58,12 @@ def _film_job(args: tuple) -> FilmAnnotation:
 
 
 def _write_csv(path: Path, rows: list[dict], blank: bool) -> None:
-    lines = [",".join(contract.COLUMNS)]
-    for r in rows:
-        cells = [r[contract.PATIENT_COLUMN]] + ["" if blank else str(int(r[c])) for c in contract.COLUMNS[1:]]
-        lines.append(",".join(cells))
-    path.write_text("\n".join(lines) + "\n")
+    """The 90 columns of ``rows`` (integer scores; ``blank``: empty score cells, a template)."""
+    from ra2.io import write_csv_atomic
+
+    write_csv_atomic(path, list(contract.COLUMNS),
+                     [[r[contract.PATIENT_COLUMN]] + ["" if blank else str(int(r[c])) for c in contract.COLUMNS[1:]]
+                      for r in rows])
 
 
 def generate_dataset(out: Path, train_patients: int, test_patients: int, seed: int,

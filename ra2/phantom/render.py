@@ -12,10 +12,10 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from ra2 import contract
+from ra2.annotations import FilmAnnotation, ObjectAnnotation
 from ra2.phantom import damage, raster
 from ra2.phantom.acquisition import Acquisition, sample_acquisition
 from ra2.phantom.anatomy import LongBone, Skeleton, build_foot, build_hand, sample_foot_view
-from ra2.annotations import FilmAnnotation, ObjectAnnotation
 
 MAX_CANVAS = 1100  # working-canvas long side (px); larger films are rendered here and resized
 JOINT_BOX_HALF = 1.7  # joint box half-side, in units of the joint's bone half-width
@@ -92,7 +92,7 @@ def _fit_points(skel: Skeleton) -> np.ndarray:
         else:
             pts.append(b.outline())
     # A hand's last capsule is the forearm, a foot's sixth the leg: they may run off the film.
-    for p0, p1, r in skel.tissue_capsules[:-1] if skel.limb_type == "hand" else skel.tissue_capsules[:5]:
+    for _, p1, r in skel.tissue_capsules[:-1] if skel.limb_type == "hand" else skel.tissue_capsules[:5]:
         pts.append(p1 + r * np.array([[1, 0], [-1, 0], [0, 1], [0, -1]]))
     if skel.limb_type == "foot" and "talus" not in skel.fit_exclude:  # a whole-foot film: the heel pad too
         pts.extend(skel.tissue_polygons)
@@ -160,7 +160,7 @@ def annotate(skel: Skeleton, place: raster.Placement, limb: str, height: int, wi
     film = FilmAnnotation(patient_id=patient_id, limb=limb, file_name=contract.film_name(patient_id, limb),
                           height=height, width=width, carpus_box=None, objects=[])
     site_of = {s.detector_class: s.id for s in contract.sites_of_limb(limb)}
-    main_det = "hands" if limb in contract.HAND_LIMBS else "feet"
+    main_det = contract.film_detector(limb)
     for cls in contract.DETECTOR_CLASSES[main_det]:
         if cls == contract.CARPUS_CLASS:
             poly = to_film(skel.carpus)

@@ -38,18 +38,14 @@ import pandas as pd
 
 from ra2 import Ra2Error, contract
 from ra2.metrics import log_transform
+from ra2.models_folder import CONTEXT_FILE, ENSEMBLE_OOF
+from ra2.runinfo import write_json
 from ra2.scoring.thresholds import apply_threshold, search_threshold
 
 FEATURES = ("own", "other_side", "other_kind", "patient_hand_erosion", "patient_foot_erosion",
             "patient_narrowing")
-CONTEXT_FILE = "context.json"
 _SCORE = contract.SCORE_BY_COLUMN
 _DATASET_COLUMNS = {d: tuple(s.column for s in contract.scores_of_dataset(d)) for d in contract.DATASETS}
-
-
-def other_side(column: str) -> str:
-    """``LH_mcp_E__2`` -> ``RH_mcp_E__2`` (and back)."""
-    return ("R" if column[0] == "L" else "L") + column[1:]
 
 
 def other_kind(column: str) -> str | None:
@@ -73,7 +69,7 @@ def features(raw: pd.DataFrame) -> dict[str, np.ndarray]:
     out = {}
     for c in contract.JOINT_COLUMNS:
         kind = other_kind(c)
-        out[c] = np.stack([lp[c].to_numpy(), lp[other_side(c)].to_numpy(),
+        out[c] = np.stack([lp[c].to_numpy(), lp[contract.other_side(c)].to_numpy(),
                            lp[kind].to_numpy() if kind else zeros,
                            means["hand_erosion"], means["foot_erosion"], means["narrowing"]], axis=1)
     return out
@@ -127,11 +123,8 @@ class ContextModel:
         return out
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
-        return path
+        """Write the model as JSON to ``path`` (atomically: :func:`ra2.runinfo.write_json`)."""
+        return write_json(path, asdict(self))
 
     @classmethod
     def load(cls, path: str | Path) -> "ContextModel":
@@ -201,7 +194,7 @@ def oof_frames(ensembles_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     ensembles_dir = Path(ensembles_dir)
     parts = []
     for d in contract.DATASETS:
-        path = ensembles_dir / d / "oof_predictions.npz"
+        path = ensembles_dir / d / ENSEMBLE_OOF
         if not path.is_file():
             raise Ra2Error(f"{path}: no such file (the context model needs all three ensembles)")
         with np.load(path, allow_pickle=False) as z:

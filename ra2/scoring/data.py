@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,9 @@ import pandas as pd
 
 from ra2 import Ra2Error, contract
 from ra2.detection.crops import DEFAULT_MARGIN, site_crops
-from ra2.io import read_film
+from ra2.io import read_film, read_training_csv
+
+log = logging.getLogger("ra2.scoring")
 
 FilmReader = Callable[[Path], np.ndarray]
 
@@ -120,22 +123,6 @@ def crop_sets_from_films(films: Iterable[tuple[str, str, np.ndarray, Mapping[str
     return out
 
 
-def read_labels(csv_path: str | Path) -> pd.DataFrame:
-    """Scores of ``training.csv``/``gold.csv`` indexed by Patient_ID (joint columns checked)."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise Ra2Error(f"{csv_path}: no such file")
-    frame = pd.read_csv(csv_path, dtype={contract.PATIENT_COLUMN: str})
-    missing = [c for c in (contract.PATIENT_COLUMN,) + contract.JOINT_COLUMNS if c not in frame.columns]
-    if missing:
-        raise Ra2Error(f"{csv_path}: missing column {missing[0]} ({len(missing)} missing)")
-    bad = frame[list(contract.JOINT_COLUMNS)].apply(pd.to_numeric, errors="coerce").isna()
-    if bad.to_numpy().any():
-        row, col = np.argwhere(bad.to_numpy())[0]
-        raise Ra2Error(f"{csv_path}: row {row + 2}, column {contract.JOINT_COLUMNS[col]}: not a number")
-    return frame.set_index(contract.PATIENT_COLUMN)
-
-
 def _film_boxes(annotations_path: Path) -> list[tuple[str, str, str, dict[str, tuple]]]:
     """``(patient_id, limb, file_name, {site_id: box})`` of every annotated film."""
     from ra2.annotations import read_annotations
@@ -169,7 +156,9 @@ def build_crop_sets(films_dir: str | Path, annotations_path: str | Path, sizes: 
         annotations_path: site boxes per film (the phantom's ``annotations.json`` format, boxes
             ``(y1, x1, y2, x2)`` in original-film pixels).
         sizes: data set -> crop side in pixels.
-        labels_csv: ``training.csv``/``gold.csv`` for the scores (None: labels NaN).
+        labels_csv: ``training.csv`` for the scores (None: labels NaN), read by
+            :func:`ra2.io.read_training_csv`: a row with a missing or out-of-range score is skipped and reported,
+            and its patient's films are left out (one warning).
         cache_dir: where ``<dataset>_<size>_<fingerprint>.npz`` caches go (None: no cache). The fingerprint
             covers the files (path, size, mtime), the margin and the size.
         reader: film reader ``path -> [H, W] float32`` in [0, 1] (default :func:`ra2.io.read_film`).
@@ -183,9 +172,16 @@ def build_crop_sets(films_dir: str | Path, annotations_path: str | Path, sizes: 
     if cache_paths and all(p.is_file() for p in cache_paths.values()):
         return {d: CropSet.load(p) for d, p in cache_paths.items()}
 
-    labels = read_labels(label_path) if label_path is not None else None
-    read = reader or read_film
+    labels = None
     entries = _film_boxes(annotations_path)
+    if label_path is not None:
+        labels = read_training_csv(label_path).set_index(contract.PATIENT_COLUMN)
+        unlabelled = sorted({pid for pid, *_ in entries if pid not in labels.index})
+        if unlabelled:  # their rows were skipped (read_training_csv listed them) or are absent
+            log.warning("%s: %d annotated patient(s) without a usable row, their films left out: %s", label_path,
+                        len(unlabelled), ", ".join(unlabelled[:10]))
+            entries = [e for e in entries if e[0] in labels.index]
+    read = reader or read_film
 
     def films():
         it = entries

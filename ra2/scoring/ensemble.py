@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ra2 import Ra2Error
+from ra2.models_folder import CONFIG_FILE, ENSEMBLE_FILE, WEIGHTS_FILE
 from ra2.profiles import RegressorConfig
 from ra2.scoring.models import build_regressor
 from ra2.scoring.predict import TTA_VIEWS, predict_images, tta_views
@@ -33,7 +34,7 @@ class Ensemble:
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        spec_path = self.folder / "ensemble.json"
+        spec_path = self.folder / ENSEMBLE_FILE
         if not spec_path.is_file():
             raise Ra2Error(f"{spec_path}: no such file (not a trained ensemble folder)")
         try:
@@ -42,13 +43,13 @@ class Ensemble:
             raise Ra2Error(f"{spec_path}: not valid JSON: {exc}") from exc
         self.member_dirs = [self.folder / m for m in self.spec["members"]]
         for m in self.member_dirs:
-            for name in ("config.json", "model.weights.h5"):
+            for name in (CONFIG_FILE, WEIGHTS_FILE):
                 if not (m / name).is_file():
                     raise Ra2Error(f"{m / name}: missing ensemble member file")
-        self.config = RegressorConfig.from_json(self.member_dirs[0] / "config.json")
+        self.config = RegressorConfig.from_json(self.member_dirs[0] / CONFIG_FILE)
         for m in self.member_dirs[1:]:
-            if RegressorConfig.from_json(m / "config.json") != self.config:
-                raise Ra2Error(f"{m / 'config.json'}: members of one ensemble must share one network config")
+            if RegressorConfig.from_json(m / CONFIG_FILE) != self.config:
+                raise Ra2Error(f"{m / CONFIG_FILE}: members of one ensemble must share one network config")
         self.dataset = self.spec["dataset"]
         self.threshold = float(self.spec["threshold"])
         self.input_size = int(self.config.input_size)
@@ -67,7 +68,7 @@ class Ensemble:
     def member_network(self, member_dir: str | Path):
         """The shared network with the weights of ``member_dir`` (one of :attr:`member_dirs`) loaded."""
         model = self._network()
-        model.load_weights(str(Path(member_dir) / "model.weights.h5"))
+        model.load_weights(str(Path(member_dir) / WEIGHTS_FILE))
         return model
 
     def member_view_predictions(self, images: np.ndarray, tta: bool = False, batch_size: int = 128,

@@ -33,6 +33,7 @@ from __future__ import annotations
 from ra2.profiles import RegressorConfig
 from ra2.scoring.layers import FusedBatchNormalization
 
+
 def _act(keras, config: RegressorConfig, name: str):
     if config.activation == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=config.leaky_alpha, name=name)

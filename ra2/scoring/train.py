@@ -28,20 +28,28 @@ from pathlib import Path
 import numpy as np
 
 from ra2 import Ra2Error, contract
+from ra2.devices import CPU_ONLY, Devices, reset_optimizer
+from ra2.models_folder import (
+    CONFIG_FILE,
+    ENSEMBLE_FILE,
+    ENSEMBLE_OOF,
+    MEMBER_FILES,
+    MEMBER_OOF,
+    METADATA_FILE,
+    REGRESSOR_PROFILE_FILE,
+    WEIGHTS_FILE,
+    member_name,
+)
+from ra2.profiles import DEFAULTS, RegressorConfig, RegressorProfile, TrainConfig, regressor_profile
+from ra2.runinfo import environment, write_json
 from ra2.scoring.augment import Augmenter
 from ra2.scoring.data import CropSet, build_crop_sets, standardize
-from ra2.scoring.predict import predict_images, predict_views
 from ra2.scoring.folds import fold_indices, patient_folds
 from ra2.scoring.metrics import log2_rmse, mae
-from ra2.profiles import RegressorConfig
 from ra2.scoring.models import build_regressor
-from ra2.profiles import DEFAULTS, RegressorProfile, TrainConfig, regressor_profile
-from ra2.devices import CPU_ONLY, Devices, reset_optimizer
-from ra2.runinfo import environment
+from ra2.scoring.predict import predict_images, predict_views
 from ra2.scoring.sampling import balanced_indices, class_weights, oversample_weights, oversampled_indices
 from ra2.scoring.thresholds import search_threshold
-
-MEMBER_FILES = ("config.json", "model.weights.h5", "metadata.json")
 
 log = logging.getLogger("ra2.scoring")
 
@@ -350,14 +358,10 @@ def save_member(model, net: RegressorConfig, meta: dict, folder: str | Path) -> 
     """Write ``config.json``, ``model.weights.h5``, ``metadata.json`` of one member into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    net.to_json(folder / "config.json")
-    model.save_weights(str(folder / "model.weights.h5"))
-    (folder / "metadata.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    write_json(folder / CONFIG_FILE, net.to_dict())
+    model.save_weights(str(folder / WEIGHTS_FILE))
+    write_json(folder / METADATA_FILE, meta)  # last: the member is complete
     return folder
-
-
-MEMBER_OOF = "oof.npz"
-"""A member's out-of-fold predictions (its validation fold), kept so that a resumed run can reuse the member."""
 
 
 def reusable_member(folder: Path, run_key: str | None) -> dict | None:
@@ -369,7 +373,7 @@ def reusable_member(folder: Path, run_key: str | None) -> dict | None:
     if not all(f.is_file() for f in files):
         return None
     try:
-        meta = json.loads((folder / "metadata.json").read_text())
+        meta = json.loads((folder / METADATA_FILE).read_text())
     except (OSError, ValueError):
         return None
     return meta if meta.get("run_key") == run_key else None
@@ -382,7 +386,7 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
     Writes ``out_dir/member_<k>/{config.json, model.weights.h5, oof.npz, metadata.json}`` and
     ``out_dir/ensemble.json``; returns the ``ensemble.json`` content.
 
-    ``run_key``: a fingerprint of the inputs and configuration (:func:`ra2.pipeline.training_fingerprint`);
+    ``run_key``: a fingerprint of the inputs and configuration (:func:`ra2.models_folder.training_fingerprint`);
     each member records it, and a member already complete under the same key is reused, not retrained: a
     killed run resumes where it stopped. ``devices``: see :func:`train_member`.
     """
@@ -399,8 +403,8 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
     model = None
     for k in range(profile.n_folds):
         tr, va = fold_indices(folds, k)
-        folder = out_dir / f"member_{k}"
-        members.append(f"member_{k}")
+        folder = out_dir / member_name(k)
+        members.append(member_name(k))
         meta = reusable_member(folder, run_key)
         if meta is not None:
             kept = np.load(folder / MEMBER_OOF)
@@ -411,7 +415,7 @@ def train_ensemble(crops: CropSet, profile: RegressorProfile, out_dir: str | Pat
                 log.info("%s member %d/%d: reused (complete in %s from the same inputs and configuration)",
                          dataset, k + 1, profile.n_folds, folder)
                 continue
-        (folder / "metadata.json").unlink(missing_ok=True)  # the member is incomplete until it is rewritten
+        (folder / METADATA_FILE).unlink(missing_ok=True)  # the member is incomplete until it is rewritten
         t0 = time.time()
         model, meta, pred = train_member(net, train, crops.subset(tr), crops.subset(va), seed=seed + 101 * k,
                                          progress=progress, desc=f"{dataset} fold {k + 1}/{profile.n_folds}",
@@ -453,8 +457,8 @@ def finish_ensemble(summary: dict, out_dir: str | Path, crops: CropSet, folds: n
         "mae": mae(chosen, crops.labels), "threshold_0.5": curve.get(0.5), "n_samples": len(crops),
         "n_patients": int(len(set(crops.patient_ids.tolist())))},
         threshold_curve={f"{t:.2f}": v for t, v in curve.items()})
-    (out_dir / "ensemble.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    np.savez(out_dir / "oof_predictions.npz", predictions=chosen, labels=crops.labels,
+    write_json(out_dir / ENSEMBLE_FILE, summary)
+    np.savez(out_dir / ENSEMBLE_OOF, predictions=chosen, labels=crops.labels,
              patient_ids=crops.patient_ids, columns=crops.columns, folds=folds)
     return summary
 
@@ -467,7 +471,8 @@ def training_csv(train_dir: Path) -> Path:
     return csv
 
 
-def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | RegressorProfile = DEFAULTS["train-regressors"],
+def train_regressors(train_dir: str | Path, out_dir: str | Path,
+                     profile: str | RegressorProfile = DEFAULTS["train-regressors"],
                      crops_dir: str | Path | None = None, progress: bool = True, seed: int = 0,
                      annotations: str | Path | None = None, datasets=None, devices: Devices = CPU_ONLY) -> dict:
     """Train the three ensembles (foot erosion, hand erosion, narrowing) on the crops of annotated site boxes.
@@ -481,7 +486,7 @@ def train_regressors(train_dir: str | Path, out_dir: str | Path, profile: str | 
         datasets: subset of data sets to train (default all three).
         devices: mixed precision, XLA and the strategy (:mod:`ra2.devices`).
 
-    Returns what :func:`train_regressors_on_crops` returns. (The pipeline's :class:`ra2.pipeline.Trainer`
+    Returns what :func:`train_regressors_on_crops` returns. (The pipeline's :class:`ra2.pipeline.train.Trainer`
     cuts its crops around detected boxes itself and calls :func:`train_regressors_on_crops`.)
     """
     prof = regressor_profile(profile) if isinstance(profile, str) else profile
@@ -520,16 +525,16 @@ def train_regressors_on_crops(crop_sets: dict[str, CropSet], out_dir: str | Path
     t0 = time.time()
     datasets = tuple(crop_sets)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "profile.json").write_text(json.dumps(
-        {"profile": prof.name, "n_folds": prof.n_folds, "margin": prof.margin, "seed": seed,
-         "context": prof.context, "devices": devices.to_dict(),
-         "networks": {d: prof.networks[d].to_dict() for d in datasets},
-         "training": {d: prof.training[d].to_dict() for d in datasets}}, indent=2, sort_keys=True) + "\n")
+    write_json(out_dir / REGRESSOR_PROFILE_FILE,
+               {"profile": prof.name, "n_folds": prof.n_folds, "margin": prof.margin, "seed": seed,
+                "context": prof.context, "devices": devices.to_dict(),
+                "networks": {d: prof.networks[d].to_dict() for d in datasets},
+                "training": {d: prof.training[d].to_dict() for d in datasets}})
     result: dict = {}
     for d in datasets:
         result[d] = train_ensemble(crop_sets[d], prof, out_dir / d, seed=seed, progress=progress, run_key=run_key,
                                    devices=devices)
-    if prof.context and all((out_dir / d / "oof_predictions.npz").is_file() for d in contract.DATASETS):
+    if prof.context and all((out_dir / d / ENSEMBLE_OOF).is_file() for d in contract.DATASETS):
         from ra2.scoring.context import train_context
 
         result["context"] = train_context(out_dir, seed=seed).report
@@ -538,4 +543,4 @@ def train_regressors_on_crops(crop_sets: dict[str, CropSet], out_dir: str | Path
 
 
 __all__ = ["train_member", "train_ensemble", "train_regressors", "train_regressors_on_crops", "save_member",
-           "make_model", "MEMBER_FILES"]
+           "make_model"]

@@ -2,11 +2,10 @@
 detected) boxes, scored against the baseline, with numbers recomputed here from the CSVs."""
 
 import numpy as np
-import pandas as pd
 import pytest
-
 from evaluate_regressors import evaluate, markdown
-from ra2 import Ra2Error, contract
+
+from ra2 import Ra2Error, contract, io
 from ra2.metrics import per_joint_log2_rmse, score, weights_from_total
 from ra2.scoring.metrics import log2_rmse
 
@@ -16,8 +15,8 @@ def test_one_data_set_is_scored_against_the_baseline_from_the_csvs(phantom, tmp_
     assert list(result["variants"]) == ["ground_truth_boxes"]
     res = result["variants"]["ground_truth_boxes"]
     assert list(res) == ["ensembles"]  # no context model without all three data sets
-    train = pd.read_csv(phantom / "train" / "training.csv")
-    gold = pd.read_csv(phantom / "gold.csv", dtype={"Patient_ID": str})
+    train = io.read_training_csv(phantom / "train" / "training.csv")
+    gold = io.read_gold_csv(phantom / "gold.csv")
     cols = list(contract.NARROWING_COLUMNS)
     mean = train[cols].mean().to_numpy()
     g = res["ensembles"]["groups"]["narrowing"]
@@ -31,7 +30,7 @@ def test_one_data_set_is_scored_against_the_baseline_from_the_csvs(phantom, tmp_
     w = weights_from_total(gold["Overall_Tol"].to_numpy(dtype=float))
     assert off["sc2"]["baseline"] == pytest.approx(float((w * per_patient).sum() / w.sum()))
     # The model's frame: narrowing cells from the ensemble, every erosion cell its training mean (no ensemble)
-    frame = pd.read_csv(tmp_path / "ev" / "predictions_ground_truth_boxes_ensembles.csv", dtype={"Patient_ID": str})
+    frame = io.read_predictions_csv(tmp_path / "ev" / "predictions_ground_truth_boxes_ensembles.csv")
     assert tuple(frame.columns) == contract.COLUMNS
     assert per_joint_log2_rmse(frame, gold, cols) == pytest.approx(g["ensemble_log2_rmse"])
     ecols = list(contract.EROSION_COLUMNS)
@@ -50,13 +49,13 @@ def test_one_data_set_is_scored_against_the_baseline_from_the_csvs(phantom, tmp_
 
 @pytest.mark.thorough
 def test_all_data_sets_with_context_and_detected_boxes(phantom, tmp_path):
-    from ra2.pipeline import shipped_detectors
+    from ra2.models_folder import shipped_detectors
 
     result = evaluate(phantom, tmp_path / "ev", profile="smoke", progress=False, detectors_dir=shipped_detectors())
-    gold = pd.read_csv(phantom / "gold.csv")
+    gold = io.read_gold_csv(phantom / "gold.csv")
     for variant in ("ground_truth_boxes", "detected_boxes"):
         for ctx in ("ensembles", "with_context"):
-            frame = pd.read_csv(tmp_path / "ev" / f"predictions_{variant}_{ctx}.csv")
+            frame = io.read_predictions_csv(tmp_path / "ev" / f"predictions_{variant}_{ctx}.csv")
             np.testing.assert_allclose(frame[list(contract.EROSION_COLUMNS)].sum(axis=1),
                                        frame[contract.OVERALL_EROSION])
             official = result["variants"][variant][ctx]["official"]

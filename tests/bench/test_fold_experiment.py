@@ -7,8 +7,9 @@ from experiment_cli import call
 
 
 def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
-    from ra2.scoring.data import build_crop_sets
     from fold_experiment import run
+
+    from ra2.scoring.data import build_crop_sets
     from ra2.scoring.folds import fold_indices, patient_folds
     from ra2.scoring.metrics import log2_rmse
 
@@ -28,8 +29,9 @@ def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
 
 
 def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):
-    from ra2 import Ra2Error
     from fold_experiment import run
+
+    from ra2 import Ra2Error
 
     res = run(phantom, "narrowing", profile="smoke", fold=0, size=24, steps=1, epochs=3, patience=1,
               cache_dir=tmp_path / "crops", net_changes={"stem_strides": 2, "blocks": [1]})
@@ -47,8 +49,9 @@ def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):
 
 
 def test_fold_experiment_training_overrides(phantom, tmp_path):
-    from ra2 import Ra2Error
     from fold_experiment import main, run
+
+    from ra2 import Ra2Error
 
     res = run(phantom, "narrowing", profile="smoke", fold=0, size=24, steps=1, epochs=1,
               cache_dir=tmp_path / "crops", train_changes={"prior_bias": True, "batch_size": 8})

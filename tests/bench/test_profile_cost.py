@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
-import pytest
-
 import profile_cost
+import pytest
 from bench_regressors import conv_flops
+
 from ra2.profiles import regressor_profile
 from ra2.scoring.models import build_regressor
 

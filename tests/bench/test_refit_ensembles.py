@@ -6,20 +6,21 @@ import json
 import numpy as np
 import pytest
 
-from experiment_cli import call
 from ra2 import contract
 from ra2.profiles import regressor_profile
 from ra2.scoring.train import train_regressors
+
+from experiment_cli import call
 
 
 def test_tta_choice_is_recorded_and_refit_remakes_it(phantom, tmp_path, capsys):
     import dataclasses
 
-    from ra2.scoring.predict import tta_views
+    from refit_ensembles import main as refit_main
+
     from ra2.scoring.data import CropSet
     from ra2.scoring.ensemble import Ensemble
-    from refit_ensembles import main as refit_main
-    from ra2.scoring.predict import predict_images
+    from ra2.scoring.predict import predict_images, tta_views
 
     out = tmp_path / "reg"
     prof = dataclasses.replace(regressor_profile("smoke"), tta="auto")
@@ -37,7 +38,8 @@ def test_tta_choice_is_recorded_and_refit_remakes_it(phantom, tmp_path, capsys):
 
     # forced on: the saved out-of-fold predictions become each member's mean over the views, on its own
     # validation patients (worked out here from the member files and the cached crops)
-    assert call(refit_main, [str(out), "--train", str(phantom / "train"), "--tta", "on", "--crops", str(out / "crops")]) == 0
+    assert call(refit_main, [str(out), "--train", str(phantom / "train"), "--tta", "on",
+                             "--crops", str(out / "crops")]) == 0
     assert "tta on" in capsys.readouterr().out
     spec_on = json.loads((folder / "ensemble.json").read_text())
     assert spec_on["tta"] is True and spec_on["members"] == spec["members"]
@@ -53,7 +55,8 @@ def test_tta_choice_is_recorded_and_refit_remakes_it(phantom, tmp_path, capsys):
         np.testing.assert_array_equal(z["folds"], trained["folds"])
 
     # forced off: the plain predictions reproduce what training saved (when training chose off)
-    assert call(refit_main, [str(out), "--train", str(phantom / "train"), "--tta", "off", "--crops", str(out / "crops")]) == 0
+    assert call(refit_main, [str(out), "--train", str(phantom / "train"), "--tta", "off",
+                             "--crops", str(out / "crops")]) == 0
     spec_off = json.loads((folder / "ensemble.json").read_text())
     assert spec_off["tta"] is False and spec_off["tta_choice"]["log2_rmse_tta"] is None
     assert spec_off["tta_choice"]["log2_rmse_plain"] == pytest.approx(choice["log2_rmse_plain"], rel=1e-5)
@@ -73,8 +76,9 @@ def test_tta_choice_is_recorded_and_refit_remakes_it(phantom, tmp_path, capsys):
 def test_command_fits_from_saved_out_of_fold_predictions(tmp_path, capsys):
     from refit_ensembles import main
 
-    from csv_factory import context_patients
     from ra2.scoring.context import fit_context, load_context
+
+    from csv_factory import context_patients
 
     raw, gold = context_patients(20, 5, context_matters=True)
     pids = np.array([f"P{i:02d}" for i in range(len(raw))])

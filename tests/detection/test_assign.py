@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from ra2.detection.assign import (SOURCE_DETECTED, SOURCE_LAYOUT, SOURCE_REASSIGNED, Layout,
-                                  assign_instances)
+from ra2.detection.assign import SOURCE_DETECTED, SOURCE_LAYOUT, SOURCE_REASSIGNED, Layout, assign_instances
 
 # Five classes on a slanted row, 20 px boxes: class c centred at (100 + 5c, 40c).
 TRUE_CENTRES = {c: (100.0 + 5 * c, 40.0 * c) for c in range(1, 6)}

@@ -5,11 +5,11 @@ import pytest
 from PIL import Image
 
 from ra2 import contract
+from ra2.annotations import read_annotations
 from ra2.detection.data import DetectorDataset, build_detector_datasets
 from ra2.detection.specs import detector_config, get_spec
 from ra2.io import read_film
 from ra2.mrcnn.utils import extract_bboxes
-from ra2.annotations import read_annotations
 
 
 @pytest.fixture(scope="module")

@@ -6,14 +6,14 @@ import math
 import numpy as np
 import pytest
 
-from conftest import PHANTOM
 from ra2 import contract
-from ra2.detection.assign import Layout
-from ra2.detection.detect import (SOURCE_DEFAULT, Detector, FilmDetection, JointDetector, box_iou,
-                                  evaluate_detection)
-from ra2.detection.frame import Frame
 from ra2.annotations import read_annotations
+from ra2.detection.assign import Layout
+from ra2.detection.detect import SOURCE_DEFAULT, Detector, FilmDetection, JointDetector, box_iou, evaluate_detection
+from ra2.detection.frame import Frame
 from ra2.phantom.dataset import GOLD_ANNOTATIONS_FILE
+
+from conftest import PHANTOM
 
 H, W = 300, 200  # film size
 SIDE = 64  # every fake detector's input side

@@ -36,7 +36,8 @@ class FakeJointDetector:
             out.sources[site.id] = SOURCES[i % 4]
             out.scores[site.id] = 0.0 if SOURCES[i % 4].startswith("layout") else 0.5 + i / 100
         if limb in contract.HAND_LIMBS:
-            out.carpus_box, out.carpus_score, out.carpus_source = (h * 0.61, w * 0.2, h * 0.93, w * 0.77), 0.9, "detected"
+            out.carpus_box = (h * 0.61, w * 0.2, h * 0.93, w * 0.77)
+            out.carpus_score, out.carpus_source = 0.9, "detected"
         return out
 
 

@@ -6,10 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from conftest import PHANTOM
 from ra2 import contract
 from ra2.cli import main
 from ra2.phantom.dataset import GOLD_ANNOTATIONS_FILE
+
+from conftest import PHANTOM
 
 
 @pytest.mark.thorough

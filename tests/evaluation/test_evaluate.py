@@ -11,11 +11,12 @@ from PIL import Image
 
 from ra2 import contract as C
 from ra2 import io
-from ra2.cli import main
-from conftest import require
-from ra2.evaluation.browser import BROWSERS, find_browser, screenshot
 from ra2.annotations import read_annotations
-from ra2.scoring.uncertainty import write_uncertainty
+from ra2.cli import main
+from ra2.evaluation.browser import BROWSERS, find_browser, screenshot
+from ra2.scoring.uncertainty import uncertainty_frame
+
+from conftest import require
 
 FIGURES = {"totals_scatter", "bland_altman", "joint_error_map", "spread_vs_error", "detection_overlays",
            "worst_crops"}
@@ -38,7 +39,7 @@ def run(phantom, tmp_path_factory):
     spread = pred[[C.PATIENT_COLUMN]].copy()
     for i, c in enumerate(C.JOINT_COLUMNS):
         spread[c] = np.abs(noise[:, i]) + rng.uniform(0, 0.05, len(gold))
-    write_uncertainty(spread, template, tmp / "pred" / "predictions_uncertainty.csv")
+    io.write_uncertainty(uncertainty_frame(spread), template, tmp / "pred" / "predictions_uncertainty.csv")
     det = {"films": {}, "box_sources": {}, "sources": {"detected": 0}, "missing_films": []}
     for ann in read_annotations(phantom / "gold_annotations.json"):
         key = f"{ann.patient_id}-{ann.limb}"

@@ -1,4 +1,4 @@
-"""ra2.evaluation.films: schematics from the phantom layout, the detections file, crops of chosen cells."""
+"""ra2.evaluation.films: schematics (ra2.schematic), the detections file, crops of chosen cells."""
 
 import json
 
@@ -7,8 +7,8 @@ import pytest
 
 from ra2 import Ra2Error
 from ra2 import contract as C
-from ra2.evaluation.films import limb_layouts, overlay_films, read_detections, worst_crops
 from ra2.annotations import read_annotations
+from ra2.evaluation.films import limb_layouts, overlay_films, read_detections, worst_crops
 
 
 def test_layouts_place_every_site_inside_its_schematic():
@@ -19,8 +19,8 @@ def test_layouts_place_every_site_inside_its_schematic():
         h, w = image.shape
         assert 0.0 <= image.min() and image.max() <= 1.0
         assert all(0 <= y < h and 0 <= x < w for y, x in centres.values())
-    # the right hand is the mirror image of the left (one anatomy draw): PIP 2 on the other side of MCP 2
-    (lh_img, lh), (_, rh) = layouts["LH"], layouts["RH"]
+    # the right hand is the mirror image of the left: PIP 2 on the other side of the thumb IP
+    (_, lh), (_, rh) = layouts["LH"], layouts["RH"]
     assert np.sign(lh["LH_pip__2"][1] - lh["LH_mcp__ip"][1]) == -np.sign(rh["RH_pip__2"][1] - rh["RH_mcp__ip"][1])
 
 
@@ -40,8 +40,8 @@ def test_read_detections_names_the_file_and_the_problem(tmp_path):
 def test_crops_of_cells_are_cut_around_their_site_box(phantom):
     anns = {(a.patient_id, a.limb): a for a in read_annotations(phantom / "gold_annotations.json")}
     pid = sorted({p for p, _ in anns})[0]
-    det = {"films": {f"{p}-{l}": {o.site_id: list(o.box) for o in a.objects if o.site_id}
-                     for (p, l), a in anns.items()}, "box_sources": {}}
+    det = {"films": {f"{p}-{limb}": {o.site_id: list(o.box) for o in a.objects if o.site_id}
+                     for (p, limb), a in anns.items()}, "box_sources": {}}
     cells = [{"patient": pid, "column": "RF_mtp_E__3", "gold": 4.0, "prediction": 1.25},
              {"patient": "nobody", "column": "LH_pip_J__2", "gold": 0.0, "prediction": 1.0}]
     crops = worst_crops(phantom / "test", det, cells, size=32)

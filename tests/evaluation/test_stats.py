@@ -122,8 +122,9 @@ def test_paired_difference_of_a_constant_shift_has_a_zero_width_interval():
 
 
 def test_bootstrap_point_values_equal_the_official_scores():
-    from csv_factory import score_frame
     from ra2.metrics import score
+
+    from csv_factory import score_frame
 
     gold = score_frame([f"G{i}" for i in range(12)], seed=3)
     pred = score_frame([f"G{i}" for i in range(12)], seed=4)

@@ -6,7 +6,11 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from ra2.mrcnn.backbone import (  # noqa: E402
-    BACKBONE_PARAMS, BatchNorm, fpn_graph, resnet18_slim_graph, resnet_graph,
+    BACKBONE_PARAMS,
+    BatchNorm,
+    fpn_graph,
+    resnet18_slim_graph,
+    resnet_graph,
 )
 
 

@@ -179,7 +179,8 @@ def test_build_rpn_targets_empty_gt_and_subsampling():
     config = GridConfig()
     config.RPN_TRAIN_ANCHORS_PER_IMAGE = 8
     anchors = data.anchors_for_shape(config, (32, 32))
-    rpn_match, rpn_bbox = data.build_rpn_targets((32, 32), anchors, np.zeros(0, np.int32), np.zeros((0, 4)), config, rng=0)
+    rpn_match, rpn_bbox = data.build_rpn_targets((32, 32), anchors, np.zeros(0, np.int32), np.zeros((0, 4)), config,
+                                                 rng=0)
     assert (rpn_match == -1).sum() == 8 and (rpn_match == 0).sum() == 8 and not (rpn_match == 1).any()
     assert rpn_bbox.shape == (8, 4) and not rpn_bbox.any()
     again, _ = data.build_rpn_targets((32, 32), anchors, np.zeros(0, np.int32), np.zeros((0, 4)), config, rng=0)

@@ -123,7 +123,8 @@ def test_hand_written_file_by_name_with_exclude(tmp_path):
 def test_shape_mismatch_names_the_layer(tmp_path):
     model = build_model()
     bad_kernel = np.zeros((3, 3, 3, 4), "float32")  # RGB conv1 into a grayscale model
-    layers = matterport_style_dict(model, 4, {"conv1": [("conv1/kernel:0", bad_kernel), ("conv1/bias:0", np.zeros(4, "float32"))]})
+    layers = matterport_style_dict(model, 4, {"conv1": [("conv1/kernel:0", bad_kernel),
+                                                        ("conv1/bias:0", np.zeros(4, "float32"))]})
     path = tmp_path / "rgb.h5"
     lw.write_legacy_h5(layers, path)
     before = weights_of(model)
@@ -224,7 +225,8 @@ CLASS_HEADS = ["mrcnn_class_logits", "mrcnn_bbox_fc", "mrcnn_bbox", "mrcnn_mask"
 
 def matterport_file(path, seed=0):
     rng = np.random.default_rng(seed)
-    layers = {name: [rng.normal(size=s).astype("float32") for s in shapes] for name, shapes in MATTERPORT_LAYERS.items()}
+    layers = {name: [rng.normal(size=s).astype("float32") for s in shapes]
+              for name, shapes in MATTERPORT_LAYERS.items()}
     layers["rpn_model"] = [(name, rng.normal(size=s).astype("float32")) for name, s in MATTERPORT_RPN]
     layers["input_image"] = []
     lw.write_legacy_h5(layers, path)
@@ -263,7 +265,8 @@ def test_matterport_layout_loads_into_our_maskrcnn(coco_shaped_model, tmp_path):
         for variable, value in zip(km.get_layer(name).weights, arrays):
             np.testing.assert_array_equal(variable.numpy(), value, err_msg=name)
     rpn = km.get_layer("rpn_model")
-    np.testing.assert_array_equal(rpn.get_layer("rpn_class_raw").weights[0].numpy(), dict(layers["rpn_model"])["rpn_class_raw/kernel:0"])
+    np.testing.assert_array_equal(rpn.get_layer("rpn_class_raw").weights[0].numpy(),
+                                  dict(layers["rpn_model"])["rpn_class_raw/kernel:0"])
 
 
 def test_matterport_layout_through_maskrcnn_load_weights(coco_shaped_model, tmp_path):

@@ -101,7 +101,8 @@ def test_training_graph_names_inputs_and_outputs(trained):
                  "rpn_bbox_loss", "mrcnn_class_loss", "mrcnn_bbox_loss", "mrcnn_mask_loss"):
         assert name in names, name
     rpn = km.get_layer("rpn_model")
-    assert [l.name for l in rpn.layers if l.weights] == ["rpn_conv_shared", "rpn_class_raw", "rpn_bbox_pred"]
+    assert [layer.name for layer in rpn.layers if layer.weights] == ["rpn_conv_shared", "rpn_class_raw",
+                                                                      "rpn_bbox_pred"]
 
 
 def test_one_train_step_heads_only(trained):
@@ -134,7 +135,8 @@ def test_set_trainable_regexes(trained):
     assert "res4a_slim_branch2a" in four and "bn5b_slim_branch2b" in four
     assert "res3a_slim_branch2a" not in four
     everything = model.set_trainable(LAYER_REGEX["all"])
-    assert len(everything) == len([l for l in model.keras_model.layers if l.weights]) - 1 + 3  # rpn_model opened
+    with_weights = [layer for layer in model.keras_model.layers if layer.weights]
+    assert len(everything) == len(with_weights) - 1 + 3  # rpn_model opened
 
 
 def _class_logits_bias(model, winner):

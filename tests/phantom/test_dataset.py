@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from ra2 import Ra2Error, contract
-from ra2.cli import main as cli_main
 from ra2.annotations import polygon_to_mask, read_annotations, write_annotations
+from ra2.cli import main as cli_main
 from ra2.phantom import generate_dataset
 from ra2.phantom.dataset import GOLD_ANNOTATIONS_FILE
 
@@ -43,6 +43,7 @@ def test_same_seed_same_bytes_any_worker_count(ds, tmp_path):
 
 
 def test_csvs_follow_the_contract(ds):
+    # read by pandas, an outside reader (the challenge's own tools), not by ra2.io
     train = pd.read_csv(ds / "train" / "training.csv")
     gold = pd.read_csv(ds / "gold.csv")
     template = pd.read_csv(ds / "test" / "template.csv", dtype=str, keep_default_na=False)

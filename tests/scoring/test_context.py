@@ -4,21 +4,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csv_factory import context_patients
 from ra2 import Ra2Error, contract
-from ra2.scoring.context import (FEATURES, ContextModel, features, fit_context, load_context, other_kind,
-                                 other_side)
+from ra2.scoring.context import FEATURES, ContextModel, features, fit_context, load_context, other_kind
+
+from csv_factory import context_patients
 
 COLS = list(contract.JOINT_COLUMNS)
 MAX = np.array([contract.SCORE_BY_COLUMN[c].max_score for c in COLS], dtype=float)
 
 
 def test_partner_columns():
-    assert other_side("LH_mcp_E__2") == "RH_mcp_E__2" and other_side("RF_mtp_J__ip") == "LF_mtp_J__ip"
+    assert contract.other_side("LH_mcp_E__2") == "RH_mcp_E__2"  # the context model's other side is the contract's
     assert other_kind("LH_pip_E__3") == "LH_pip_J__3" and other_kind("RF_mtp_J__5") == "RF_mtp_E__5"
     assert other_kind("LH_mcp_E__ip") is None  # thumb IP: erosion only
     assert other_kind("LH_wrist_E__lunate") is None  # wrist erosion areas are not narrowing areas
-    assert all(other_side(c) in COLS for c in COLS)
+    assert all(contract.other_side(c) in COLS for c in COLS)
 
 
 def test_features_by_hand():

@@ -5,14 +5,14 @@ import json
 import numpy as np
 import pytest
 
+from ra2.models_folder import MEMBER_FILES
+from ra2.profiles import RegressorConfig, regressor_profile
 from ra2.scoring.data import CropSet, standardize
 from ra2.scoring.ensemble import Ensemble, load_ensembles
-from ra2.profiles import RegressorConfig
 from ra2.scoring.models import build_regressor
-from ra2.profiles import regressor_profile
 from ra2.scoring.predict import predict_images
-from ra2.scoring.train import MEMBER_FILES, train_ensemble
 from ra2.scoring.thresholds import apply_threshold
+from ra2.scoring.train import train_ensemble
 
 
 def synthetic_crops(n=96, size=24, patients=12, seed=0):

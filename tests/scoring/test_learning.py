@@ -7,15 +7,16 @@ The thorough-tier version with the ``cpu`` recipe is ``test_learning_slow.py``.
 
 import numpy as np
 import pytest
-from synthetic_crops import dark_spot_crops
 
 from ra2.profiles import AugmentConfig, RegressorConfig, TrainConfig
 from ra2.scoring.metrics import log2_rmse
 from ra2.scoring.train import train_member
 
+from synthetic_crops import dark_spot_crops
+
 MARGIN = 0.30
-"""Validation log2 RMSE at least 30% below the training mean's. Measured (2-core CPU, seed 0, 2026-12-04): 0.275 vs 0.994,
-72% below; learning rate 0: 0.946 vs 0.994, 5% below (the untrained network starts at the prior, near the
+"""Validation log2 RMSE at least 30% below the training mean's. Measured (2-core CPU, seed 0, 2026-12-04): 0.275
+vs 0.994, 72% below; learning rate 0: 0.946 vs 0.994, 5% below (the untrained network starts at the prior, near the
 mean) -- the margin sits far from both. About 35 s and 16 s under a load of 5 on 2 cores."""
 
 SIZE = 24

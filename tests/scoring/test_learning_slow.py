@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
-from synthetic_crops import dark_spot_crops
 
-from ra2.scoring.metrics import log2_rmse
 from ra2.profiles import regressor_profile
+from ra2.scoring.metrics import log2_rmse
 from ra2.scoring.train import train_member
+
+from synthetic_crops import dark_spot_crops
 
 
 @pytest.mark.slow

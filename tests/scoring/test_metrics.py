@@ -2,7 +2,6 @@
 
 import math
 
-import numpy as np
 import pytest
 
 from ra2.scoring.metrics import log2_rmse

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from ra2.scoring.sampling import (balanced_indices, class_counts, class_weights, oversample_weights,
-                                  oversampled_indices)
+from ra2.scoring.sampling import balanced_indices, class_counts, class_weights, oversample_weights, oversampled_indices
 
 
 def test_balanced_sampler_counts():

@@ -7,13 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from conftest import PHANTOM
 from ra2 import Ra2Error, contract
 from ra2.cli import main
+from ra2.models_folder import MEMBER_FILES
 from ra2.profiles import regressor_profile
 from ra2.scoring.ensemble import load_ensembles
 from ra2.scoring.sampling import class_counts
-from ra2.scoring.train import MEMBER_FILES, train_regressors
+from ra2.scoring.train import train_regressors
+
+from conftest import PHANTOM
 
 
 def test_epoch_order_fills_fixed_steps_with_balanced_draws():
@@ -58,7 +60,8 @@ def test_choose_tta_follows_the_out_of_fold_error():
     assert choose_tta("auto", plain, views_better, labels, 5)[0] is True
     assert choose_tta("on", plain, views, labels, 5)[0] is True
     assert choose_tta("off", plain, views_better, labels, 5)[0] is False
-    assert choose_tta("off", plain, None, labels, 5) == (False, {"mode": "off", "log2_rmse_plain": rep["log2_rmse_plain"],
+    assert choose_tta("off", plain, None, labels, 5) == (False, {"mode": "off",
+                                                               "log2_rmse_plain": rep["log2_rmse_plain"],
                                                                "log2_rmse_tta": None})
     with pytest.raises(Ra2Error, match="unknown test-time augmentation mode 'yes'"):
         choose_tta("yes", plain, views, labels, 5)

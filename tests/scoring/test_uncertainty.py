@@ -6,10 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from csv_factory import template_frame
 from ra2 import Ra2Error
 from ra2 import contract as C
-from ra2.scoring.uncertainty import read_uncertainty, uncertainty_frame, write_uncertainty
+from ra2.io import read_uncertainty, write_uncertainty
+from ra2.scoring.uncertainty import uncertainty_frame
+
+from csv_factory import template_frame
 
 
 def spread_table(ids):
@@ -35,7 +37,7 @@ def test_written_in_template_order_and_read_back(tmp_path):
     s = spread_table(["b", "a"])
     s.loc[0, "LH_pip_E__2"] = 0.25
     s.loc[1, "LH_pip_E__2"] = np.nan
-    path = write_uncertainty(s, template_frame(["a", "b"]), tmp_path / "predictions_uncertainty.csv")
+    path = write_uncertainty(uncertainty_frame(s), template_frame(["a", "b"]), tmp_path / "predictions_uncertainty.csv")
     back = read_uncertainty(path)
     assert back[C.PATIENT_COLUMN].tolist() == ["a", "b"] and list(back.columns) == list(C.COLUMNS)
     assert np.isnan(back.loc[0, "LH_pip_E__2"]) and back.loc[1, "LH_pip_E__2"] == 0.25
@@ -44,7 +46,7 @@ def test_written_in_template_order_and_read_back(tmp_path):
 
 def test_errors_name_the_file(tmp_path):
     with pytest.raises(Ra2Error, match="no spread for template patient"):
-        write_uncertainty(spread_table(["a"]), template_frame(["a", "z"]), tmp_path / "u.csv")
+        write_uncertainty(uncertainty_frame(spread_table(["a"])), template_frame(["a", "z"]), tmp_path / "u.csv")
     bad = tmp_path / "bad.csv"
     bad.write_text("Patient_ID,Overall_Tol\na,1\n")
     with pytest.raises(Ra2Error, match="bad.csv: missing column"):
