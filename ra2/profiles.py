@@ -20,8 +20,8 @@ behind the numbers are in ``docs/detection.md`` and ``docs/regressors.md``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -341,7 +341,8 @@ def _smoke() -> RegressorProfile:
 
 def _cpu() -> RegressorProfile:
     """DenseNet121-style 7x7/2 stem + pool, growth 12, blocks (4, 8, 6), 48 px crops, 5 folds, 40 epochs of 25
-    batches of 64 (validated every second epoch), Adam 1.41e-3 with a cosine decay to 0, patience 10, the squared log2 error as the loss (the
+    batches of 64 (validated every second epoch), Adam 1.41e-3 with a cosine decay to 0, patience 10, the squared
+    log2 error as the loss (the
     challenge metric itself; MAE drives the rare non-zero erosions to 0), BatchNorm momentum 0.9 (the moving
     statistics must settle within a few hundred steps), natural sampling (``docs/regressors.md`` says why not
     the thesis's balanced sampling at this budget); the erosion sets repeat their non-zero crops 4x with

@@ -69,11 +69,12 @@ def hold_folder(run_dir: Path):
     fh = open(path, "a+")  # noqa: SIM115 - held open: the lock lasts as long as the file
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as err:
         fh.seek(0)
         holder = fh.read().strip() or "another process"
         fh.close()
-        raise Ra2Error(f"{run_dir}: already being reviewed by {holder} (its lock {path}); stop that server first")
+        raise Ra2Error(f"{run_dir}: already being reviewed by {holder} (its lock {path}); "
+                       "stop that server first") from err
     fh.seek(0)
     fh.truncate()
     fh.write(f"ra2 review, pid {os.getpid()}\n")
@@ -329,5 +330,6 @@ class ReviewStore:
         spread_row = run.spread[row]
         top = float(np.nanmax(spread_row)) if np.isfinite(spread_row).any() else None
         return {"patient": pid, "max_spread": top, "joints": joints, "films": films,
-                "flagged": int(run.flagged[row].sum()), "flagged_reviewed": int((run.flagged[row] & self.reviewed[row]).sum()),
+                "flagged": int(run.flagged[row].sum()),
+                "flagged_reviewed": int((run.flagged[row] & self.reviewed[row]).sum()),
                 "reviewed": int(self.reviewed[row].sum())}

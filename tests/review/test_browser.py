@@ -1,7 +1,8 @@
 """The review page in a real browser (headless Chromium under Selenium) against a real `ra2 review` process: load,
 navigate with the keyboard, correct three joints (digits, arrows, a mouse click), see a bad score refused, mark a
-box wrong, draw another with the mouse, reload, kill the server with SIGKILL and start it again, and find the three corrections in the page, the
-log and reviewed.csv; two tabs on one joint: the second is refused, not silently overwritten.
+box wrong, draw another with the mouse, reload, kill the server with SIGKILL and start it again, and find the
+three corrections in the page, the log and reviewed.csv; two tabs on one joint: the second is refused, not
+silently overwritten.
 
 Skips without Chromium/chromium-driver/selenium on a developer's machine; fails under ``CI=true``. With
 ``RA2_UPDATE_SCREENSHOTS=1`` the screenshot it takes replaces ``docs/img/review.png`` (phantom films only)."""
@@ -113,7 +114,7 @@ def test_three_corrections_survive_reload_and_a_killed_server(phantom, tmp_path)
             save_screenshot(d, tmp_path / "review.png")
 
             def corrections_everywhere():
-                for patient, joint, new in expected:
+                for _patient, joint, new in expected:
                     assert row_value(d, joint) == (str(new), True), (joint, row_value(d, joint))
                 events = [json.loads(line) for line in (run_dir / LOG_FILE).read_text().splitlines()]
                 scores = [(e["patient"], e["joint"], e["new"]) for e in events if e["kind"] == "score"]
