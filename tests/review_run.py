@@ -12,7 +12,7 @@ import numpy as np
 from ra2 import contract as C
 from ra2 import io
 from ra2.annotations import read_annotations
-from ra2.scoring.uncertainty import write_uncertainty
+from ra2.scoring.uncertainty import uncertainty_frame
 
 SOURCES = ("detected", "reassigned", "layout")
 
@@ -32,7 +32,7 @@ def fake_run(phantom: Path, folder: Path, seed: int = 5) -> Path:
     spread = pred[[C.PATIENT_COLUMN]].copy()
     for i, c in enumerate(C.JOINT_COLUMNS):
         spread[c] = np.abs(noise[:, i]) + rng.uniform(0, 0.05, len(gold))
-    write_uncertainty(spread, template, folder / "predictions_uncertainty.csv")
+    io.write_uncertainty(uncertainty_frame(spread), template, folder / io.UNCERTAINTY_CSV)
     det = {"films": {}, "box_sources": {}, "sources": {}, "missing_films": []}
     for ann in read_annotations(phantom / "gold_annotations.json"):
         key = f"{ann.patient_id}-{ann.limb}"

@@ -104,7 +104,6 @@ def open_run(run_dir: str | Path, films_dir: str | Path, gold: str | Path | None
     them."""
     from ra2 import io
     from ra2.evaluation.films import read_detections
-    from ra2.scoring.uncertainty import UNCERTAINTY_FILE, read_uncertainty
 
     run_dir, films_dir = Path(run_dir), Path(films_dir)
     if not run_dir.is_dir():
@@ -122,9 +121,9 @@ def open_run(run_dir: str | Path, films_dir: str | Path, gold: str | Path | None
                                  "duplicate patient", f"no prediction for {template_path}'s patient(s)")
     pred = pred.iloc[rows].reset_index(drop=True)
 
-    unc_path = run_dir / UNCERTAINTY_FILE
+    unc_path = run_dir / io.UNCERTAINTY_CSV
     if unc_path.is_file():
-        unc = read_uncertainty(unc_path)
+        unc = io.read_uncertainty(unc_path)
         urows = io.match_patient_rows([str(p) for p in unc[contract.PATIENT_COLUMN]], template_ids, str(unc_path),
                                       "duplicate patient", "no spread for patient(s)")
         spread = unc[list(contract.JOINT_COLUMNS)].to_numpy(dtype=np.float64)[urows]
