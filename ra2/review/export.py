@@ -3,7 +3,8 @@
 For every patient a reader touched (at least one score or box in ``review_log.jsonl``), ``OUT`` receives:
 
 - ``training.csv``: the 90 challenge columns; a joint a reader scored keeps the reader's score, every other joint
-  the run's prediction rounded to the nearest whole score and clipped to its range (the model's label, unchecked);
+  the run's prediction rounded to the nearest whole score (halves up, as the page rounds) and clipped to its
+  range (the model's label, unchecked);
   ``Overall_*`` are the sums (:func:`ra2.contract.add_overall`). Read back by :func:`ra2.io.read_training_csv`.
 - ``review_mask.csv``: ``Patient_ID`` and the 86 joint columns, 1 where a reader gave the score, 0 where the model
   did; for a user who wants to train on checked labels only.
@@ -39,7 +40,7 @@ def training_labels(store) -> tuple[list[int], np.ndarray, np.ndarray]:
     touched = {e["patient"] for e in store.events}
     rows = [r for r, pid in enumerate(store.run.patient_ids) if pid in touched]
     maxima = np.array([contract.MAX_SCORE[c] for c in contract.JOINT_COLUMNS], dtype=np.float64)
-    model = np.clip(np.rint(np.maximum(store.run.joint_values[rows], 0.0)), 0.0, maxima)
+    model = np.clip(np.floor(np.maximum(store.run.joint_values[rows], 0.0) + 0.5), 0.0, maxima)
     reader = store.reviewed[rows]
     labels = np.where(reader, store.values[rows], model)
     return rows, labels, reader
@@ -61,7 +62,7 @@ def export_review(run_dir: str | Path, out: str | Path, films_dir: str | Path | 
     if not (run_dir / LOG_FILE).is_file():
         raise Ra2Error(f"{run_dir / LOG_FILE}: no review log (run `ra2 review --predictions {run_dir}` first)")
     films_dir = Path(films_dir) if films_dir is not None else Path(read_session(run_dir)["films"])
-    store = ReviewStore(open_run(run_dir, films_dir))
+    store = ReviewStore(open_run(run_dir, films_dir), read_only=True)  # beside a live server: writes nothing
     rows, labels, reader = training_labels(store)
     if not rows:
         raise Ra2Error(f"{store.log_path}: no correction yet, nothing to export")

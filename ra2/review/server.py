@@ -145,7 +145,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str) -> None:
         self._json(status, {"error": message})
 
+    def _foreign(self) -> bool:
+        """True (and a 403 sent) for a request whose ``Host`` is not this server's own address, or a POST whose
+        ``Origin`` is another site's: a web page the reader visits cannot reach the films and scores through a
+        domain of its own that it points at 127.0.0.1 (DNS rebinding), nor post corrections from its page."""
+        port = self.server.server_address[1]
+        own = {f"{name}:{port}" for name in (HOST, "localhost")}
+        host = self.headers.get("Host")
+        origin = self.headers.get("Origin")
+        if (host is not None and host not in own) or (origin is not None and origin not in
+                                                       {f"http://{h}" for h in own}):
+            self._error(HTTPStatus.FORBIDDEN, f"refused: this page is served to http://{HOST}:{port}/ only "
+                                              f"(Host {host!r}, Origin {origin!r})")
+            return True
+        return False
+
     def do_GET(self):
+        if self._foreign():
+            return
         url = urlparse(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
@@ -177,6 +194,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(exc.status, str(exc))
 
     def do_POST(self):
+        if self._foreign():
+            return
         url = urlparse(self.path)
         if url.path != "/api/action":
             return self._error(404, f"no such action: {url.path}")

@@ -118,6 +118,13 @@ def _number(value, what: str) -> float:
     return x
 
 
+def _is_json_object(data: bytes) -> bool:
+    try:
+        return isinstance(json.loads(data.decode("utf-8")), dict)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+
+
 def _box_state(value, what: str):
     """A box state as logged: ``"ok"``, ``"wrong"`` or a list of 4 floats; ReviewError otherwise."""
     if value in (BOX_OK, BOX_WRONG):
@@ -135,9 +142,13 @@ class ReviewStore:
     box state for the boxes a reader touched; ``events``: the log's entries in order.
     """
 
-    def __init__(self, run: ReviewRun, film_shape=None):
-        """``film_shape``: ``(patient, limb) -> (height, width)`` or None, used to check drawn boxes."""
+    def __init__(self, run: ReviewRun, film_shape=None, read_only: bool = False):
+        """``film_shape``: ``(patient, limb) -> (height, width)`` or None, used to check drawn boxes.
+        ``read_only``: replay the log's complete lines and write nothing (no cut of a partial last line, no
+        ``reviewed.csv``): what ``ra2 review export`` opens, so that it can run beside a live server without
+        touching the files that server appends to and rebuilds."""
         self.run = run
+        self.read_only = read_only
         self.log_path = run.run_dir / LOG_FILE
         self.csv_path = run.run_dir / REVIEWED_FILE
         self.film_shape = film_shape
@@ -153,17 +164,26 @@ class ReviewStore:
                 self._apply(self._check(event, stale=False))
             except ReviewError as exc:
                 raise Ra2Error(f"{self.log_path}, line {number}: {exc} (is this the log of another run?)") from None
-        self.rebuild()
+        if not read_only:
+            self.rebuild()
 
     # ------------------------------------------------------------------------------------------- the log
     def _read_log(self) -> list[tuple[int, dict]]:
-        """The complete lines of the log as ``(line number, event)``; a partial last line (a crash mid-append) is
-        cut off the file."""
+        """The complete lines of the log as ``(line number, event)``. A last line without its newline is kept
+        when it is a whole JSON object (a log repaired by hand; the newline is added) and otherwise, a crash
+        mid-append that was never acknowledged, cut off the file (read-only: left there and not replayed)."""
         if not self.log_path.is_file():
             return []
         data = self.log_path.read_bytes()
         end = data.rfind(b"\n") + 1
-        if end < len(data):
+        if end < len(data) and _is_json_object(data[end:]):
+            if not self.read_only:
+                with open(self.log_path, "ab") as fh:
+                    fh.write(b"\n")
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            data, end = data + b"\n", len(data) + 1
+        if end < len(data) and not self.read_only:
             log.warning("%s: cut off an incomplete last line of %d bytes (a write interrupted by a crash; it "
                         "was never acknowledged)", self.log_path, len(data) - end)
             with open(self.log_path, "r+b") as fh:
@@ -185,12 +205,19 @@ class ReviewStore:
         return out
 
     def _append(self, event: dict) -> None:
-        line = json.dumps(event, sort_keys=True, separators=(",", ":")) + "\n"
+        """Append one line, flushed and fsync'ed; a failed write (a full disk) is cut back off, so the next
+        append never lands glued to a fragment."""
+        line = (json.dumps(event, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
         try:
-            with open(self.log_path, "a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
+            with open(self.log_path, "ab") as fh:
+                size = fh.tell()
+                try:
+                    fh.write(line)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                except OSError:
+                    fh.truncate(size)
+                    raise
         except OSError as exc:
             raise Ra2Error(f"cannot append to {self.log_path}: {exc.strerror or exc}") from None
 
@@ -262,33 +289,64 @@ class ReviewStore:
         :class:`ReviewError` and leaves both files as they were."""
         if not isinstance(request, dict):
             raise ReviewError(400, "the request must be a JSON object")
+        if self.read_only:
+            raise Ra2Error(f"{self.log_path}: opened read-only; no correction can be added here")
         with self._lock:
             event = self._check({k: request.get(k) for k in ("kind", "reader", "patient", "joint", "old", "new")})
-            self._append(event)
+            if event["kind"] == "score":  # the file it makes must be valid before the action is logged
+                row, col = self._row[event["patient"]], _COLUMN_INDEX[event["joint"]]
+                values = self.values.copy()
+                values[row, col] = float(event["new"])
+                staged = self._write_reviewed(values)
+            else:
+                staged = None
+            try:
+                self._append(event)
+            except Ra2Error:
+                if staged is not None:
+                    staged.unlink(missing_ok=True)
+                raise
             self._apply(event)
-            self.rebuild()
+            if staged is not None:
+                os.replace(staged, self.csv_path)
             return event
 
     def rebuild(self) -> Path:
-        """Write ``reviewed.csv``: the predictions with the current joint values; each ``Overall_*`` column moved
-        by the sum of its joints' changes (so an unchanged run gives the predictions' own totals); atomic; checked
-        against the template (:class:`Ra2Error` listing the first problem)."""
+        """Write ``reviewed.csv`` from the current joint values (:meth:`_write_reviewed`, then moved into place)."""
+        os.replace(self._write_reviewed(self.values), self.csv_path)
+        return self.csv_path
+
+    def _write_reviewed(self, values: np.ndarray) -> Path:
+        """Write what ``reviewed.csv`` would hold with joint values ``values`` (``[P, 86]``) to a staging file
+        beside it and check it against the template; returns the staging file, which the caller moves onto
+        ``reviewed.csv``. The predictions with ``values``; each ``Overall_*`` column moved by the sum of its joints'
+        changes (so an unchanged run gives the predictions' own totals). Not valid (e.g. a hand-edited
+        ``predictions.csv`` whose totals would turn negative): :class:`ReviewError` (400) with the first problem,
+        the staging file removed and ``reviewed.csv`` untouched."""
         from ra2 import io
 
         frame = self.run.predictions.copy()
-        delta = self.values - self.run.joint_values
-        frame[list(contract.JOINT_COLUMNS)] = self.values
+        values = np.asarray(values, dtype=np.float64)
+        delta = values - self.run.joint_values
+        frame[list(contract.JOINT_COLUMNS)] = values
         kinds = np.array([contract.SCORE_BY_COLUMN[c].kind for c in contract.JOINT_COLUMNS])
         d_ero = delta[:, kinds == contract.EROSION].sum(axis=1)
         d_nar = delta[:, kinds == contract.NARROWING].sum(axis=1)
         frame[contract.OVERALL_EROSION] = frame[contract.OVERALL_EROSION] + d_ero
         frame[contract.OVERALL_NARROWING] = frame[contract.OVERALL_NARROWING] + d_nar
         frame[contract.OVERALL_TOTAL] = frame[contract.OVERALL_TOTAL] + d_ero + d_nar
-        io.write_predictions(frame, self.run.template, self.csv_path)
-        problems = io.validate_predictions(self.csv_path, self.run.template_path)
+        staged = self.csv_path.with_name(f".{REVIEWED_FILE}.{os.getpid()}.{threading.get_ident()}.staged")
+        try:
+            io.write_predictions(frame, self.run.template, staged)
+            problems = io.validate_predictions(staged, self.run.template_path)
+        except Ra2Error as exc:
+            staged.unlink(missing_ok=True)
+            raise ReviewError(400, f"{self.csv_path} would not be valid: {exc}") from None
         if problems:
-            raise Ra2Error(f"{self.csv_path}: not valid against {self.run.template_path}: {problems[0]}")
-        return self.csv_path
+            staged.unlink(missing_ok=True)
+            raise ReviewError(400, f"{self.csv_path} would not be valid against {self.run.template_path}: "
+                                   f"{problems[0]}")
+        return staged
 
     # ---------------------------------------------------------------------------------------- read-outs
     def progress(self) -> dict:
@@ -324,9 +382,15 @@ class ReviewStore:
         for limb in contract.LIMBS:
             boxes = run.boxes(pid, limb)
             sources = run.box_sources(pid, limb)
-            films.append({"limb": limb, "boxes": [
-                {"site": site, "box": [float(v) for v in box], "source": sources.get(site, "detected"),
-                 "state": self.box_state(pid, site)} for site, box in boxes.items()]})
+            listed = [{"site": site, "box": [float(v) for v in box], "source": sources.get(site, "detected"),
+                       "state": self.box_state(pid, site)} for site, box in boxes.items()]
+            # boxes the reader drew where the run has none (a film whose detection failed, a run without
+            # detections.json): shown, so they can be seen, redrawn and taken back
+            listed += [{"site": site, "box": state, "source": "drawn", "state": state}
+                       for (p, site), state in self.boxes.items()
+                       if p == pid and site not in boxes and isinstance(state, list)
+                       and contract.SITE_BY_ID[site].limb == limb]
+            films.append({"limb": limb, "boxes": listed})
         spread_row = run.spread[row]
         top = float(np.nanmax(spread_row)) if np.isfinite(spread_row).any() else None
         return {"patient": pid, "max_spread": top, "joints": joints, "films": films,

@@ -159,3 +159,29 @@ def test_three_corrections_survive_reload_and_a_killed_server(phantom, tmp_path)
     if os.environ.get("RA2_UPDATE_SCREENSHOTS"):
         SCREENSHOT.write_bytes((tmp_path / "review.png").read_bytes())
     assert (tmp_path / "review.png").stat().st_size < 300_000
+
+
+@pytest.mark.thorough
+def test_keys_typed_while_a_save_is_under_way_act_on_the_next_joint(phantom, tmp_path):
+    """A reader who types the next joint's score before the page has shown the save of the last one: the keys
+    wait for the save and its reload, then act on the next joint (not on the one just saved, which would be
+    overwritten or refused as stale)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    run_dir = fake_run(phantom, tmp_path / "run")
+    server = ServerProcess(["--predictions", str(run_dir), "--films", str(phantom / "test"), "--reader", "tester"],
+                           free_port(), tmp_path / "server.log")
+    server.start()
+    try:
+        with chrome() as d:
+            load(d, server.url)
+            first, second = (d.execute_script(f"return S.patient.joints[{i}].joint") for i in (0, 1))
+            keys(d, "2", Keys.ENTER, "1", Keys.ENTER)  # one burst: the second Enter before the first save is shown
+            settle(d, 2)
+            assert d.find_element(By.ID, "msg").get_attribute("class") == "ok", d.find_element(By.ID, "msg").text
+            events = [json.loads(line) for line in (run_dir / LOG_FILE).read_text().splitlines()]
+            assert [(e["joint"], e["new"]) for e in events] == [(first, 2), (second, 1)]
+            assert row_value(d, first) == ("2", True) and row_value(d, second) == ("1", True)
+    finally:
+        server.kill()

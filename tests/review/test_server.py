@@ -29,14 +29,15 @@ def served(phantom, tmp_path):
     server.server_close()
 
 
-def _get(url):
-    with urllib.request.urlopen(url, timeout=30) as r:
+def _get(url, headers=None):
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as r:
         return r.status, r.headers["Content-Type"], r.read()
 
 
-def _post(url, body, ctype="application/json"):
+def _post(url, body, ctype="application/json", headers=None):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    req = urllib.request.Request(url + "/api/action", data=data, headers={"Content-Type": ctype}, method="POST")
+    req = urllib.request.Request(url + "/api/action", data=data, headers={"Content-Type": ctype, **(headers or {})},
+                                 method="POST")
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             return r.status, json.loads(r.read())
@@ -94,4 +95,12 @@ def test_bad_requests_get_one_line_and_change_nothing(served):
         with pytest.raises(urllib.error.HTTPError) as err:
             _get(url + path)
         assert err.value.code == status and "\n" not in json.loads(err.value.read())["error"]
+    # another site: a domain pointed at 127.0.0.1 (DNS rebinding) or a page posting from elsewhere
+    port = url.rsplit(":", 1)[1]
+    with pytest.raises(urllib.error.HTTPError) as err:
+        _get(f"{url}/api/state", headers={"Host": f"evil.example:{port}"})
+    assert err.value.code == 403 and "127.0.0.1" in json.loads(err.value.read())["error"]
+    got, doc = _post(url, good, headers={"Origin": "http://evil.example"})
+    assert got == 403 and "\n" not in doc["error"]
+    assert _get(f"{url}/api/state", headers={"Host": f"localhost:{port}"})[0] == 200
     assert {n: (run_dir / n).read_bytes() for n in (LOG_FILE, REVIEWED_FILE)} == before

@@ -5,6 +5,7 @@ annotation importer."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import numpy as np
@@ -150,6 +151,69 @@ def test_a_crash_mid_append_keeps_every_accepted_correction(phantom, run_dir, ca
         _store(phantom, run_dir)
 
 
+def test_a_failed_append_is_cut_back_and_a_complete_unterminated_line_is_kept(phantom, run_dir, monkeypatch):
+    store = _store(phantom, run_dir)
+    pid = store.run.patient_ids[0]
+    _score(store, pid, "LH_pip_E__2", 3)
+    before = _files(run_dir)
+    import ra2.review.store as store_module
+
+    real_fsync = store_module.os.fsync
+
+    def full_disk(fd):  # the log's write fails once it is flushed; the staged CSV is written fine
+        if os.readlink(f"/proc/self/fd/{fd}").endswith(LOG_FILE):
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(store_module.os, "fsync", full_disk)
+    with pytest.raises(Ra2Error, match="No space left on device"):
+        _score(store, pid, "LH_mcp_J__1", 2)
+    monkeypatch.undo()
+    assert _files(run_dir) == before  # no fragment left for the next line to be glued onto
+    assert not list(run_dir.glob(".reviewed.csv*"))  # nor a staged CSV
+    _score(store, pid, "LH_mcp_J__1", 2)
+    assert [json.loads(x)["joint"] for x in (run_dir / LOG_FILE).read_text().splitlines()] == [
+        "LH_pip_E__2", "LH_mcp_J__1"]
+    # a log whose last, complete line lost its newline (repaired by hand) keeps that line
+    (run_dir / LOG_FILE).write_bytes((run_dir / LOG_FILE).read_bytes().rstrip(b"\n"))
+    again = _store(phantom, run_dir)
+    assert again.progress()["reviewed"] == 2 and (run_dir / LOG_FILE).read_bytes().endswith(b"}\n")
+
+
+def test_a_correction_that_would_make_reviewed_csv_invalid_is_refused_before_it_is_logged(phantom, run_dir):
+    preds = io.read_predictions_csv(run_dir / "predictions.csv")
+    preds.loc[0, C.OVERALL_EROSION] = 0.0  # a hand-edited file whose total is below its joints' sum
+    preds.loc[0, C.OVERALL_TOTAL] = preds.loc[0, C.OVERALL_NARROWING]
+    preds.to_csv(run_dir / "predictions.csv", index=False)
+    store = _store(phantom, run_dir)
+    pid = store.run.patient_ids[0]
+    row = 0
+    col = max((c for c in C.JOINT_COLUMNS if C.SCORE_BY_COLUMN[c].kind == C.EROSION),
+              key=lambda c: store.values[row, C.JOINT_COLUMNS.index(c)])
+    assert store.values[row, C.JOINT_COLUMNS.index(col)] > 0
+    before = _files(run_dir)
+    with pytest.raises(ReviewError, match="would not be valid") as err:
+        _score(store, pid, col, 0)
+    assert err.value.status == 400 and "\n" not in str(err.value)
+    assert _files(run_dir) == before and store.progress()["reviewed"] == 0
+    assert not list(run_dir.glob(".reviewed.csv*"))
+
+
+def test_export_reads_the_log_read_only_beside_a_live_server(phantom, run_dir):
+    store = _store(phantom, run_dir)
+    pid = store.run.patient_ids[0]
+    _score(store, pid, "LH_pip_E__2", 3)
+    with open(run_dir / LOG_FILE, "a") as fh:  # the live server is half way through its next line
+        fh.write('{"kind":"score","joint":"LH_pip_J__')
+    before = _files(run_dir)
+    stamps = {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()}
+    reader = ReviewStore(open_run(run_dir, phantom / "test"), read_only=True)
+    assert reader.progress()["reviewed"] == 1 and _files(run_dir) == before  # nothing cut, nothing rebuilt
+    assert {p.name: p.stat().st_mtime_ns for p in run_dir.iterdir()} == stamps
+    with pytest.raises(Ra2Error, match="read-only"):
+        _score(reader, pid, "LH_mcp_J__1", 2)
+
+
 def test_boxes_marked_wrong_or_drawn_and_bad_boxes_refused(phantom, run_dir):
     store = _store(phantom, run_dir)
     store.film_shape = lambda patient, limb: (100, 80)
@@ -168,6 +232,27 @@ def test_boxes_marked_wrong_or_drawn_and_bad_boxes_refused(phantom, run_dir):
     assert _files(run_dir) == kept
     assert store.progress()["boxes_marked"] == 2
     assert _store(phantom, run_dir).box_state(pid, "LF_mtp__1") == [10.0, 20.0, 30.0, 40.0]
+
+
+def test_a_box_drawn_where_the_run_has_none_is_shown_and_can_be_taken_back(phantom, run_dir):
+    det = json.loads((run_dir / "detections.json").read_text())
+    pid = sorted(det["films"])[0].rsplit("-", 1)[0]
+    del det["films"][f"{pid}-LF"]  # the detection of this film failed
+    (run_dir / "detections.json").write_text(json.dumps(det))
+    store = _store(phantom, run_dir)
+    row = store.run.patient_ids.index(pid)
+    assert [f["boxes"] for f in store.patient_state(row)["films"] if f["limb"] == "LF"] == [[]]
+    store.submit({"kind": "box", "reader": "ann", "patient": pid, "joint": "LF_mtp__1", "old": "ok",
+                  "new": [10, 20, 30, 40]})
+    lf = next(f for f in _store(phantom, run_dir).patient_state(row)["films"] if f["limb"] == "LF")
+    assert lf["boxes"] == [{"site": "LF_mtp__1", "box": [10.0, 20.0, 30.0, 40.0], "source": "drawn",
+                            "state": [10.0, 20.0, 30.0, 40.0]}]
+    # the page sends the state it shows as "old": the drawn box, so redrawing and taking it back are accepted
+    store.submit({"kind": "box", "reader": "ann", "patient": pid, "joint": "LF_mtp__1", "old": lf["boxes"][0]["state"],
+                  "new": [12, 20, 30, 40]})
+    store.submit({"kind": "box", "reader": "ann", "patient": pid, "joint": "LF_mtp__1", "old": [12, 20, 30, 40],
+                  "new": "ok"})
+    assert [f["boxes"] for f in store.patient_state(row)["films"] if f["limb"] == "LF"] == [[]]
 
 
 def test_a_second_server_on_the_same_folder_is_refused(run_dir):

@@ -10,6 +10,17 @@ const SVGNS = "http://www.w3.org/2000/svg";
 // Every answered action (accepted or refused) counts once in body[data-done], after the page shows its outcome.
 function settled() { S.done += 1; document.body.dataset.done = String(S.done); }
 
+// Every key and click goes through one queue: what the reader types while a save and its reload are under way
+// acts, in order, on the page as it is after them (on the next joint), never on the joint just saved.
+let queue = Promise.resolve();
+function later(action) {
+  queue = queue.then(action).catch((e) => say(`error: ${e.message}`, "error"));
+  return queue;
+}
+
+// A joint's row index in the patient shown now, by its column name (-1 when absent).
+function rowOf(name) { return S.patient.joints.findIndex((j) => j.joint === name); }
+
 function say(text, kind) {
   const m = $("#msg");
   m.textContent = text;
@@ -53,7 +64,7 @@ function renderPatients() {
     li.innerHTML = `<b></b><br><small>spread ${fmt(p.max_spread, 2)} \u00b7 flagged ${p.flagged_reviewed}/` +
       `${p.flagged} \u00b7 reviewed ${p.reviewed}</small>`;
     li.querySelector("b").textContent = p.patient;
-    li.onclick = () => openPatient(i, null);
+    li.onclick = () => later(() => openPatient(i, null));
     ol.appendChild(li);
   });
 }
@@ -116,8 +127,10 @@ function renderFilms() {
       r.addEventListener("click", (e) => {
         if (S.drawing) return;
         e.stopPropagation();
-        const i = S.patient.joints.findIndex((j) => j.site === b.site);
-        if (i >= 0) select(i);
+        later(() => {
+          const i = S.patient.joints.findIndex((j) => j.site === b.site);
+          if (i >= 0) select(i);
+        });
       });
       svg.appendChild(r);
     }
@@ -127,8 +140,14 @@ function renderFilms() {
   }
 }
 
+// The drag in progress: where it started and its rubber box; cleared by setDrawing(false) (Esc, a new selection).
+const drag = { start: null, rubber: null };
+function clearDrag() {
+  if (drag.rubber) drag.rubber.remove();
+  drag.start = null; drag.rubber = null;
+}
+
 function attachDrawing(svg, film) {
-  let start = null, rubber = null;
   const at = (e) => {
     const pt = svg.createSVGPoint();
     pt.x = e.clientX; pt.y = e.clientY;
@@ -139,26 +158,32 @@ function attachDrawing(svg, film) {
     const j = joint();
     if (!S.drawing || !j || j.limb !== film.limb) return;
     e.preventDefault();
-    start = at(e);
-    rubber = document.createElementNS(SVGNS, "rect");
-    rubber.setAttribute("class", "rubber");
-    svg.appendChild(rubber);
-  });
-  svg.addEventListener("mousemove", (e) => {
-    if (!start) return;
-    const [y, x] = at(e);
-    rubber.setAttribute("x", Math.min(x, start[1])); rubber.setAttribute("y", Math.min(y, start[0]));
-    rubber.setAttribute("width", Math.abs(x - start[1])); rubber.setAttribute("height", Math.abs(y - start[0]));
-  });
-  svg.addEventListener("mouseup", async (e) => {
-    if (!start) return;
-    const [y, x] = at(e);
-    const box = [Math.min(y, start[0]), Math.min(x, start[1]), Math.max(y, start[0]), Math.max(x, start[1])]
-      .map((v) => Math.round(v * 100) / 100);
-    start = null;
-    rubber.remove();
-    setDrawing(false);
-    await sendBox(box);
+    clearDrag();
+    drag.start = at(e);
+    drag.rubber = document.createElementNS(SVGNS, "rect");
+    drag.rubber.setAttribute("class", "rubber");
+    svg.appendChild(drag.rubber);
+    const start = drag.start, rubber = drag.rubber;
+    const move = (ev) => {
+      if (drag.start !== start) return;
+      const [y, x] = at(ev);
+      rubber.setAttribute("x", Math.min(x, start[1])); rubber.setAttribute("y", Math.min(y, start[0]));
+      rubber.setAttribute("width", Math.abs(x - start[1])); rubber.setAttribute("height", Math.abs(y - start[0]));
+    };
+    // the drag ends wherever the button is let go (outside the film too: the box is clamped to the film)
+    const up = (ev) => {
+      window.removeEventListener("mousemove", move);
+      window.removeEventListener("mouseup", up);
+      if (drag.start !== start) return;  // cancelled meanwhile (Esc, another joint)
+      const [y, x] = at(ev);
+      const box = [Math.min(y, start[0]), Math.min(x, start[1]), Math.max(y, start[0]), Math.max(x, start[1])]
+        .map((v) => Math.round(v * 100) / 100);
+      const site = joint().site;
+      setDrawing(false);
+      later(() => sendBox(box, site));
+    };
+    window.addEventListener("mousemove", move);
+    window.addEventListener("mouseup", up);
   });
 }
 
@@ -181,7 +206,7 @@ function renderCrops() {
     const cap = document.createElement("figcaption");
     cap.textContent = j.site.replace(/^(..)_/, "$1 ");
     fig.append(img, cap);
-    fig.onclick = () => select(i);
+    fig.onclick = () => later(() => select(rowOf(j.joint)));
     holder.appendChild(fig);
   });
 }
@@ -207,7 +232,10 @@ function renderTable() {
     for (let s = 0; s <= j.max; s++) {
       const b = document.createElement("button");
       b.type = "button"; b.className = "s"; b.textContent = s;
-      b.onclick = (e) => { e.stopPropagation(); select(i); S.pending = s; accept(); };
+      b.onclick = (e) => {
+        e.stopPropagation();
+        later(() => { select(rowOf(j.joint)); S.pending = s; return accept(); });
+      };
       buttons.appendChild(b);
     }
     tr.appendChild(buttons);
@@ -217,13 +245,13 @@ function renderTable() {
     bb.type = "button";
     bb.className = "boxbtn";
     bb.textContent = st === "wrong" ? "wrong (undo)" : Array.isArray(st) ? "drawn" : "mark wrong";
-    bb.onclick = (e) => { e.stopPropagation(); select(i); toggleBox(); };
+    bb.onclick = (e) => { e.stopPropagation(); later(() => { select(rowOf(j.joint)); return toggleBox(); }); };
     boxTd.appendChild(bb);
     tr.appendChild(boxTd);
     const who = document.createElement("td");
     who.textContent = j.reader || "";
     tr.appendChild(who);
-    tr.onclick = () => select(i);
+    tr.onclick = () => later(() => select(rowOf(j.joint)));
     body.appendChild(tr);
   });
   highlight();
@@ -308,11 +336,12 @@ async function accept() {
   settled();
 }
 
-async function sendBox(newState) {
+async function sendBox(newState, site) {
   const j = joint();
   if (!j) return;
-  const ok = await submit({ kind: "box", patient: S.patient.patient, joint: j.site, old: boxState(j.site),
-    new: newState }, `saved ${S.patient.patient} ${j.site}: box ${JSON.stringify(newState)}`);
+  site = site || j.site;
+  const ok = await submit({ kind: "box", patient: S.patient.patient, joint: site, old: boxState(site),
+    new: newState }, `saved ${S.patient.patient} ${site}: box ${JSON.stringify(newState)}`);
   if (ok) await reloadPatient();
   settled();
 }
@@ -321,19 +350,19 @@ function toggleBox() {
   const j = joint();
   if (!j) return;
   if (!boxOf(j.site)) { say(`${j.site} has no box on this film; draw one with d`, "error"); return; }
-  sendBox(boxState(j.site) === "wrong" ? "ok" : "wrong");
+  return sendBox(boxState(j.site) === "wrong" ? "ok" : "wrong");
 }
 
 function setDrawing(on) {
   S.drawing = on;
+  if (!on) clearDrag();
   const j = joint();
   document.querySelectorAll(".film").forEach((f) => f.classList.toggle("drawing", on && !!j && f.dataset.limb === j.limb));
   if (on) say(`drag a box for ${j.site} on the ${j.limb} film (Esc: cancel)`, "");
 }
 
-function typeDigit(d) {
+function typeDigit(d, now) {
   const j = joint();
-  const now = Date.now();
   if (j.max >= 10 && S.pending === 1 && d === 0 && now - S.digitAt < 1000) S.pending = 10;
   else S.pending = d;
   S.digitAt = now;
@@ -348,24 +377,26 @@ function step(delta) {
   highlight();
 }
 
+const KEYS = {
+  ArrowDown: () => select(S.sel + 1), j: () => select(S.sel + 1),
+  ArrowUp: () => select(S.sel - 1), k: () => select(S.sel - 1),
+  ArrowRight: () => step(1), ArrowLeft: () => step(-1),
+  Enter: () => accept(),
+  Escape: () => { S.pending = null; setDrawing(false); say("", ""); highlight(); },
+  b: () => toggleBox(), d: () => setDrawing(!S.drawing),
+  n: () => openPatient(S.pi + 1, null), PageDown: () => openPatient(S.pi + 1, null),
+  p: () => openPatient(S.pi - 1, null), PageUp: () => openPatient(S.pi - 1, null),
+  "?": () => { $("#help").hidden = !$("#help").hidden; },
+};
+
 document.addEventListener("keydown", (e) => {
   if (!S.patient || e.ctrlKey || e.metaKey || e.altKey) return;
-  const k = e.key;
-  let handled = true;
-  if (k === "ArrowDown" || k === "j") select(S.sel + 1);
-  else if (k === "ArrowUp" || k === "k") select(S.sel - 1);
-  else if (k === "ArrowRight") step(1);
-  else if (k === "ArrowLeft") step(-1);
-  else if (/^[0-9]$/.test(k)) typeDigit(Number(k));
-  else if (k === "Enter") accept();
-  else if (k === "Escape") { S.pending = null; setDrawing(false); say("", ""); highlight(); }
-  else if (k === "b") toggleBox();
-  else if (k === "d") setDrawing(!S.drawing);
-  else if (k === "n" || k === "PageDown") openPatient(S.pi + 1, null);
-  else if (k === "p" || k === "PageUp") openPatient(S.pi - 1, null);
-  else if (k === "?") $("#help").hidden = !$("#help").hidden;
-  else handled = false;
-  if (handled) e.preventDefault();
+  const k = e.key, at = Date.now();
+  const action = /^[0-9]$/.test(k) ? () => typeDigit(Number(k), at) : KEYS[k];
+  if (!action) return;
+  e.preventDefault();
+  if (k === "Escape") clearDrag();  // at once: a drag in progress must not end as a box
+  later(action);
 });
 
 $("#help-toggle").onclick = () => { $("#help").hidden = !$("#help").hidden; };
