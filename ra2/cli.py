@@ -210,7 +210,10 @@ def _cmd_review(args: argparse.Namespace) -> int:
 def _cmd_review_export(args: argparse.Namespace) -> int:
     from ra2.review.export import export_review
 
-    summary = export_review(Path(args.run), Path(args.out), Path(args.films) if args.films else None)
+    # `ra2 review --predictions RUN export ...` and `ra2 review export --predictions RUN ...` both name the run
+    run = args.export_run or args.predictions or "."
+    films = args.export_films or args.films
+    summary = export_review(Path(run), Path(args.out), Path(films) if films else None)
     print(f"{args.out}: training.csv ({summary['patients']} patients, {summary['joints_from_reader']} joint scores "
           f"from the reader), annotations.json ({summary['films']} films, {summary['boxes']} boxes: "
           f"{summary['boxes_drawn']} drawn by the reader, {summary['boxes_wrong']} marked wrong left out)")
@@ -423,8 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     rsub = p.add_subparsers(dest="action", required=False, metavar="ACTION")
     a = rsub.add_parser("export", help="the corrections as a training folder: training.csv, annotations.json, "
                         "the films")
-    a.add_argument("--predictions", dest="run", default=".", help="the reviewed run folder (default: here)")
-    a.add_argument("--films", dest="films", help="the films (default: those the review showed, from "
+    a.add_argument("--predictions", dest="export_run", help="the reviewed run folder (default: here)")
+    a.add_argument("--films", dest="export_films", help="the films (default: those the review showed, from "
                    "RUN/review_session.json)")
     a.add_argument("--out", required=True, help="training folder to write (ra2 train --train OUT)")
     a.set_defaults(func=_cmd_review)

@@ -42,6 +42,8 @@ PREDICTIONS_CSV = "predictions.csv"
 UNCERTAINTY_CSV = "predictions_uncertainty.csv"
 """The challenge's file names (``/train/training.csv``, ``/test/template.csv``, ``/output/predictions.csv``)
 and the spread table ra2 writes beside the predictions (:func:`write_uncertainty`)."""
+DETECTIONS_JSON = "detections.json"
+"""Written beside the predictions too (by :mod:`ra2.pipeline.predict`): the boxes each joint was scored from."""
 
 FILM_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".dcm")
 """Extensions :func:`find_film` tries, in this order (the contract's ``.jpg`` first)."""

@@ -32,7 +32,6 @@ PATIENTS_PER_CHUNK = 16
 """:meth:`Predictor.predict` detects, crops and scores this many patients at a time: its memory does not grow
 with the test set (docs/benchmarks.md: peak RSS for 10 and 100 patients)."""
 
-DETECTIONS_FILE = "detections.json"
 """Beside ``predictions.csv``: :meth:`ra2.pipeline.films.DetectionRecord.to_dict` of the prediction."""
 
 
@@ -191,10 +190,10 @@ def write_prediction_extras(result: PredictResult, template: pd.DataFrame, folde
     """Beside ``predictions.csv`` in ``folder``: ``predictions_uncertainty.csv`` (each joint's ensemble spread,
     :func:`ra2.io.write_uncertainty`) and ``detections.json`` (:meth:`DetectionRecord.to_dict`: boxes
     ``(y1, x1, y2, x2)`` in film pixels and their sources) of a :class:`PredictResult`. Returns both paths."""
-    from ra2.io import UNCERTAINTY_CSV, write_uncertainty
+    from ra2.io import DETECTIONS_JSON, UNCERTAINTY_CSV, write_uncertainty
     from ra2.scoring.uncertainty import uncertainty_frame
 
     folder = Path(folder)
     unc = write_uncertainty(uncertainty_frame(result.spread), template, folder / UNCERTAINTY_CSV)
-    write_json(folder / DETECTIONS_FILE, result.detections.to_dict())
-    return [unc, folder / DETECTIONS_FILE]
+    write_json(folder / DETECTIONS_JSON, result.detections.to_dict())
+    return [unc, folder / DETECTIONS_JSON]

@@ -19,10 +19,8 @@ import numpy as np
 import pandas as pd
 
 from ra2 import Ra2Error, contract
+from ra2.io import DETECTIONS_JSON, PREDICTIONS_CSV, TEMPLATE_CSV
 
-PREDICTIONS_FILE = "predictions.csv"
-DETECTIONS_FILE = "detections.json"
-TEMPLATE_FILE = "template.csv"
 FLAG_FRACTION = 0.1
 """Share of the joints with a spread that are flagged for review (the report's top 10%)."""
 
@@ -93,8 +91,8 @@ class ReviewRun:
 def _template_path(run_dir: Path, films_dir: Path) -> Path:
     """The template the reviewed file is validated against: ``FILMS/template.csv`` where the films folder is a
     test folder, else the run's own ``predictions.csv`` (written in the template's columns and rows)."""
-    candidate = films_dir / TEMPLATE_FILE
-    return candidate if candidate.is_file() else run_dir / PREDICTIONS_FILE
+    candidate = films_dir / TEMPLATE_CSV
+    return candidate if candidate.is_file() else run_dir / PREDICTIONS_CSV
 
 
 def open_run(run_dir: str | Path, films_dir: str | Path, gold: str | Path | None = None) -> ReviewRun:
@@ -110,7 +108,7 @@ def open_run(run_dir: str | Path, films_dir: str | Path, gold: str | Path | None
         raise Ra2Error(f"--predictions {run_dir}: not a folder (expected the output folder of ra2 predict/run/demo)")
     if not films_dir.is_dir():
         raise Ra2Error(f"--films {films_dir}: not a folder")
-    pred_path = run_dir / PREDICTIONS_FILE
+    pred_path = run_dir / PREDICTIONS_CSV
     if not pred_path.is_file():
         raise Ra2Error(f"{pred_path}: no such file (is {run_dir} the output folder of ra2 predict/run/demo?)")
     template_path = _template_path(run_dir, films_dir)
@@ -130,7 +128,7 @@ def open_run(run_dir: str | Path, films_dir: str | Path, gold: str | Path | None
     else:  # an older run: nothing is flagged, every joint can still be reviewed
         spread = np.full((len(template_ids), len(contract.JOINT_COLUMNS)), np.nan)
 
-    det_path = run_dir / DETECTIONS_FILE
+    det_path = run_dir / DETECTIONS_JSON
     detections = read_detections(det_path) if det_path.is_file() else {"films": {}, "box_sources": {}}
 
     gold_values, gold_path = None, None

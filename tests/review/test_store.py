@@ -279,6 +279,11 @@ def test_export_feeds_the_training_csv_reader_and_the_annotation_importer(phanto
     out = tmp_path / "export"
     assert main(["review", "export", "--predictions", str(run_dir), "--films", str(phantom / "test"),
                  "--out", str(out)]) == 0
+    # the run and films named before the action word are the same run (not the current folder)
+    out2 = tmp_path / "export2"
+    assert main(["review", "--predictions", str(run_dir), "--films", str(phantom / "test"), "export",
+                 "--out", str(out2)]) == 0
+    assert (out2 / "training.csv").read_bytes() == (out / "training.csv").read_bytes()
     train = io.read_training_csv(out / "training.csv", strict=True)  # every row valid, sums included
     assert list(train[C.PATIENT_COLUMN]) == [pid]
     assert train.loc[0, "LH_pip_E__2"] == 4 and train.loc[0, "RF_mtp_E__2"] == 9
