@@ -89,8 +89,9 @@ def test_predictor_applies_the_context_model_before_the_missing_film_fallback(ph
 
     # log2(y + 1) = log2(p + 1) + 1, i.e. y = 2p + 1: every joint with a crop moves from p to 2p + 1
     w = [1.0] + [0.0] * (len(FEATURES) - 1) + [1.0]
+    # the totals: Overall_Tol = 2^(0.5 log2(S + 1) + 1) - 1 of the joints' sum S; the other two stay sums
     model = ContextModel(weights={d: w for d in contract.DATASETS}, thresholds={d: 0.0 for d in contract.DATASETS},
-                         fill={c: 0.0 for c in contract.JOINT_COLUMNS})
+                         fill={c: 0.0 for c in contract.JOINT_COLUMNS}, totals={contract.OVERALL_TOTAL: [0.5, 1.0]})
     detector = OracleDetector(read_annotations(phantom / "gold_annotations.json"))
     template = io.read_template_csv(phantom / "test" / "template.csv")
     with film_removed(phantom / "test" / f"{template[contract.PATIENT_COLUMN][0]}-LH.jpg"):
@@ -103,6 +104,9 @@ def test_predictor_applies_the_context_model_before_the_missing_film_fallback(ph
             expected = (corrected + 0.25) / 2 if (row == 0 and score.limb == "LH") else corrected
             assert frame.loc[row, score.column] == pytest.approx(expected), score.column
     assert np.allclose(frame[contract.OVERALL_EROSION], frame[list(contract.EROSION_COLUMNS)].sum(axis=1))
+    assert np.allclose(frame[contract.OVERALL_NARROWING], frame[list(contract.NARROWING_COLUMNS)].sum(axis=1))
+    total = frame[list(contract.JOINT_COLUMNS)].sum(axis=1).to_numpy()  # the fallback joints included
+    assert np.allclose(frame[contract.OVERALL_TOTAL], 2.0 * np.sqrt(total + 1) - 1)
 
 
 class FailingDetector(OracleDetector):

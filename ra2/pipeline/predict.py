@@ -5,7 +5,7 @@ The road (docs/pipeline.md)::
     every test film: read once -> detect_film -> site_crops -> ensembles (+ patient context)
         -> 86 joints; a joint without a prediction (lost film, failed crop or ensemble)
         -> ra2.fallback (the other side averaged with the training mean, else the training mean)
-        -> Overall_* sums (contract.add_overall, once)
+        -> Overall_*: the context model's calibrated totals (ContextModel.overall), else the sums (contract.add_overall)
 
 Everything a prediction produced comes back in the :class:`PredictResult`; the predictor keeps no state of
 its last call. :func:`write_prediction_extras` writes the files beside ``predictions.csv``.
@@ -159,7 +159,9 @@ class Predictor:
             "scoring_failures": scoring_failures,
             "fallback_joints": {"total": int(len(reasons)), "by_reason": by_reason, "by_estimate": by_estimate},
             "joints_from_training_means": int(by_estimate.get("training_mean", 0))}
-        return PredictResult(contract.add_overall(frame), spread, record, run)
+        # the Overall_* columns: the context model's calibrated totals, or the sums without one
+        totals = self.context.overall(frame) if self.context is not None else contract.add_overall(frame)
+        return PredictResult(totals, spread, record, run)
 
 
 def fallback_reasons(patient_ids: list[str], lost_films: dict[str, str], crop_failures: dict,

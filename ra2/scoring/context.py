@@ -20,6 +20,20 @@ predictions (fitted without the patients scored) and replaces the ensemble's own
 predictions that are missing (a joint without a crop) are replaced by the training mean of that column's
 out-of-fold prediction before the features are formed.
 
+**Patient totals.** SC1 scores the submitted ``Overall_Tol`` as it is, not re-summed from the joints, and
+weights patients by their true total (up to 64 for the most damaged). The sum of the joint predictions is
+biased: every joint's prediction is shrunk towards the mean and cut to 0 below the cut-off, so a patient's
+small damages vanish from the sum and large ones are summed short. So each of the three ``Overall_*`` columns
+gets its own calibration in log2(x + 1) space, fitted on the training patients' cross-fitted joint predictions:
+
+    log2(T + 1) = a * log2(S + 1) + c
+
+with ``S`` the sum of the patient's (cut) joint predictions of that total's columns and ``(a, c)`` minimising
+the official weighted mean absolute log2 error (SC1's formula, the patients' weights from their true
+``Overall_Tol``): ``a`` on a grid, ``c`` the weighted median of the residuals (exact for L1). The calibrated
+totals are what ``predictions.csv`` holds in its ``Overall_*`` columns (:meth:`ContextModel.overall`), so they are
+not the sums of the joint columns. A ``context.json`` without totals (written before 2026-12-05) keeps the sums.
+
 Saved as ``context.json`` beside the ensembles (:meth:`ContextModel.save`); the pipeline applies it when
 present (:func:`load_context`). :func:`ra2.scoring.train.train_regressors_on_crops` fits it after training all three
 ensembles; to refit it after retraining one of them:
@@ -96,6 +110,7 @@ class ContextModel:
     fill: dict[str, float]  # column -> mean raw out-of-fold prediction (replaces a missing prediction)
     ridge: float = 1.0
     report: dict = field(default_factory=dict)
+    totals: dict[str, list[float]] = field(default_factory=dict)  # Overall_* column -> [a, c] (module docstring)
 
     def corrected(self, raw: pd.DataFrame) -> pd.DataFrame:
         """``raw`` ([P, >= 86] raw ensemble predictions, NaN where missing) with its joint columns replaced
@@ -122,6 +137,17 @@ class ContextModel:
                 out[c] = apply_threshold(out[c].to_numpy(), self.thresholds[d])
         return out
 
+    def overall(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` (Patient_ID, the 86 final joint predictions, any ``Overall_*``) with the three ``Overall_*``
+        columns set to the calibrated patient totals (module docstring; the plain sums where the model has no
+        calibration), as :func:`ra2.contract.add_overall` lays them out: the 90 columns in order."""
+        out = contract.add_overall(frame)
+        for column, parts in TOTAL_PARTS.items():
+            if column in self.totals:
+                a, c = self.totals[column]
+                out[column] = calibrated_total(out[list(parts)].sum(axis=1).to_numpy(), a, c, column)
+        return out
+
     def save(self, path: str | Path) -> Path:
         """Write the model as JSON to ``path`` (atomically: :func:`ra2.runinfo.write_json`)."""
         return write_json(path, asdict(self))
@@ -137,7 +163,55 @@ class ContextModel:
         bad = [d for d in contract.DATASETS if len(model.weights.get(d, ())) != len(FEATURES) + 1]
         if bad:
             raise Ra2Error(f"{path}: needs {len(FEATURES) + 1} weights for data set {bad[0]!r}")
+        odd = [c for c, v in model.totals.items() if c not in TOTAL_PARTS or len(v) != 2]
+        if odd:
+            raise Ra2Error(f"{path}: totals: {odd[0]!r} is not an Overall_* column with [a, c]")
         return model
+
+
+TOTAL_PARTS = {contract.OVERALL_TOTAL: contract.JOINT_COLUMNS, contract.OVERALL_EROSION: contract.EROSION_COLUMNS,
+               contract.OVERALL_NARROWING: contract.NARROWING_COLUMNS}
+"""Each ``Overall_*`` column and the joint columns whose predicted sum its calibration starts from."""
+
+SLOPE_GRID = tuple(np.round(np.arange(0.5, 1.5001, 0.01), 4))
+
+
+def calibrated_total(joint_sum, a: float, c: float, column: str) -> np.ndarray:
+    """``[P]`` sums of joint predictions -> ``[P]`` calibrated totals ``2^(a log2(S+1) + c) - 1``, clipped to
+    ``[0, the column's largest possible total]``."""
+    top = float(sum(_SCORE[j].max_score for j in TOTAL_PARTS[column]))
+    z = a * log_transform(joint_sum) + c
+    return np.clip(2.0 ** z - 1.0, 0.0, top)
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The smallest value at which the cumulative weight reaches half the total (minimises
+    ``sum w |v - m|``). ``values``, ``weights``: ``[N]``, weights > 0."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def fit_total(joint_sum: np.ndarray, gold_total: np.ndarray, weights: np.ndarray,
+              slopes=SLOPE_GRID) -> tuple[float, float, float]:
+    """The calibration ``(a, c)`` of one total minimising ``sum_p w_p |log2(T_p+1) - (a log2(S_p+1) + c)|``
+    (the official SC1 error; ``a`` from ``slopes``, ties to the one nearest 1; ``c``: weighted median).
+
+    Args:
+        joint_sum, gold_total, weights: ``[P]`` predicted joint sums, true totals, the patients' weights.
+
+    Returns:
+        ``(a, c, weighted mean absolute log2 error of the fit)``.
+    """
+    x, y = log_transform(joint_sum), log_transform(gold_total)
+    w = np.asarray(weights, dtype=np.float64)
+    best = None
+    for a in sorted(slopes, key=lambda v: abs(v - 1.0)):
+        c = weighted_median(y - a * x, w)
+        err = float(np.sum(w * np.abs(y - a * x - c)) / np.sum(w))
+        if best is None or err < best[2] - 1e-12:
+            best = (float(a), c, err)
+    return best
 
 
 def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: float = 1.0,
@@ -166,6 +240,7 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
     feats = features(raw.fillna(fill))
     fold_of = np.random.default_rng(seed).permutation(len(raw)) % n_folds
     weights, thresholds, report = {}, {}, {}
+    cut = pd.DataFrame(np.nan, index=raw.index, columns=cols)  # cross-fitted, cut joint predictions
     for d, dcols in _DATASET_COLUMNS.items():
         x = _design(feats, dcols)
         truth = np.concatenate([gold[c].to_numpy() for c in dcols])
@@ -180,12 +255,57 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
         top = np.concatenate([np.full(len(raw), _SCORE[c].max_score) for c in dcols])
         corrected = np.clip(2.0 ** np.maximum(cross, 0.0) - 1.0, 0.0, top)
         thresholds[d], curve = search_threshold(corrected[known], truth[known])
+        cut[list(dcols)] = apply_threshold(corrected, thresholds[d]).reshape(len(dcols), len(raw)).T
         own = np.concatenate([raw[c].fillna(fill[c]).to_numpy() for c in dcols])
         report[d] = {"raw_log2_rmse": float(np.sqrt(np.mean((log_transform(own[known]) - y[known]) ** 2))),
                      "corrected_log2_rmse": curve[thresholds[d]], "n_joints": int(known.sum())}
-    return ContextModel(weights=weights, thresholds=thresholds, fill=fill, ridge=ridge,
+    totals, totals_report = fit_totals(cut, gold, fold_of)
+    return ContextModel(weights=weights, thresholds=thresholds, fill=fill, ridge=ridge, totals=totals,
                         report={"cross_fitted": report, "n_patients": int(len(raw)), "n_folds": n_folds,
-                                "features": list(FEATURES)})
+                                "features": list(FEATURES), "totals": totals_report})
+
+
+def _sc1_error(pred: np.ndarray, gold: np.ndarray, w: np.ndarray) -> float:
+    return float(np.sum(w * np.abs(log_transform(pred) - log_transform(gold))) / np.sum(w))
+
+
+def fit_totals(cut: pd.DataFrame, gold: pd.DataFrame, fold_of: np.ndarray) -> tuple[dict, dict]:
+    """The calibrations of the three totals (module docstring) from cross-fitted joint predictions.
+
+    Args:
+        cut: ``[P, 86]`` cross-fitted, cut joint predictions of the training patients.
+        gold: ``[P, 86]`` their true scores (a patient with an unknown joint is left out).
+        fold_of: ``[P]`` patient folds, for the cross-fitted error the report gives.
+
+    Returns:
+        ``({column: [a, c]}, {column: {"sum_error", "calibrated_error", "n_patients"}})``: the weighted mean
+        absolute log2 errors (SC1's formula) of the plain sums and of the calibration fitted without each
+        fold's patients. Empty when fewer than 2 patients are complete.
+    """
+    known = gold.notna().all(axis=1).to_numpy()
+    if known.sum() < 2:
+        return {}, {}
+    from ra2.metrics import weights_from_total
+
+    gold_k, cut_k, folds = gold[known], cut[known], fold_of[known]
+    w = weights_from_total(gold_k[list(contract.JOINT_COLUMNS)].sum(axis=1).to_numpy())
+    totals, report = {}, {}
+    for column, parts in TOTAL_PARTS.items():
+        s = cut_k[list(parts)].sum(axis=1).to_numpy()
+        t = gold_k[list(parts)].sum(axis=1).to_numpy()
+        a, c, _ = fit_total(s, t, w)
+        totals[column] = [a, c]
+        crossed = np.zeros(len(s))
+        for k in np.unique(folds):
+            out = folds != k
+            if out.sum() == 0:
+                crossed[folds == k] = s[folds == k]
+                continue
+            ak, ck, _ = fit_total(s[out], t[out], w[out])
+            crossed[folds == k] = calibrated_total(s[folds == k], ak, ck, column)
+        report[column] = {"sum_error": _sc1_error(s, t, w), "calibrated_error": _sc1_error(crossed, t, w),
+                          "n_patients": int(len(s)), "a": a, "c": c}
+    return totals, report
 
 
 def oof_frames(ensembles_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -94,3 +94,66 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
         load_context(tmp_path / "bad")
     with pytest.raises(Ra2Error, match="at least 2"):
         fit_context(raw.iloc[:1], gold.iloc[:1])
+
+
+# ---- patient totals -------------------------------------------------------------------------------
+from ra2.metrics import weights_from_total  # noqa: E402
+from ra2.scoring.context import TOTAL_PARTS, calibrated_total, fit_total, weighted_median  # noqa: E402
+
+
+def test_weighted_median_minimises_the_weighted_absolute_error():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        v, w = rng.normal(size=9), rng.uniform(0.1, 5, size=9)
+        m = weighted_median(v, w)
+        costs = [np.sum(w * np.abs(v - x)) for x in (m, *v)]
+        assert m in v and costs[0] <= min(costs[1:]) + 1e-12
+
+
+def test_fit_total_recovers_a_known_calibration():
+    rng = np.random.default_rng(1)
+    s = rng.uniform(0, 200, size=300)
+    t = 2.0 ** (0.8 * np.log2(s + 1) + 0.5) - 1
+    a, c, err = fit_total(s, t, weights_from_total(t))
+    assert a == pytest.approx(0.8) and c == pytest.approx(0.5, abs=1e-9) and err < 1e-9
+    np.testing.assert_allclose(calibrated_total(s, a, c, contract.OVERALL_TOTAL), t, rtol=1e-9)
+    # a fit can only do better than the plain sums ((1, 0) is one of its candidates)
+    noisy = t * rng.uniform(0.5, 1.5, size=300)
+    w = weights_from_total(noisy)
+    a, c, err = fit_total(s, noisy, w)
+    plain = np.sum(w * np.abs(np.log2(s + 1) - np.log2(noisy + 1))) / np.sum(w)
+    assert err < plain
+
+
+def test_overall_columns_are_calibrated_totals_or_the_sums():
+    raw, gold = context_patients(120, 5, context_matters=True)
+    model = fit_context(raw, gold)
+    assert set(model.totals) == set(TOTAL_PARTS)
+    joints = model.apply(raw)
+    joints.insert(0, contract.PATIENT_COLUMN, [f"P{i}" for i in range(len(joints))])
+    out = model.overall(joints)
+    assert list(out.columns) == list(contract.COLUMNS)
+    pd.testing.assert_frame_equal(out[COLS], joints[COLS])  # the joints are left as they are
+    ero = joints[list(contract.EROSION_COLUMNS)].sum(axis=1).to_numpy()
+    a, c = model.totals[contract.OVERALL_EROSION]
+    np.testing.assert_allclose(out[contract.OVERALL_EROSION], np.clip(2.0 ** (a * np.log2(ero + 1) + c) - 1, 0, 280))
+    rep = model.report["totals"][contract.OVERALL_TOTAL]
+    assert rep["n_patients"] == 120 and rep["calibrated_error"] >= 0 and rep["sum_error"] >= 0
+    # a model without totals (a context.json written before them) keeps the sums
+    plain = ContextModel(weights=model.weights, thresholds=model.thresholds, fill=model.fill)
+    pd.testing.assert_frame_equal(plain.overall(joints), contract.add_overall(joints))
+
+
+def test_context_json_without_totals_loads_and_bad_totals_are_refused(tmp_path):
+    raw, gold = context_patients(40, 6, context_matters=True)
+    model = fit_context(raw, gold)
+    model.save(tmp_path / "context.json")
+    assert load_context(tmp_path).totals == model.totals
+    doc = __import__("json").loads((tmp_path / "context.json").read_text())
+    del doc["totals"]
+    (tmp_path / "context.json").write_text(__import__("json").dumps(doc))
+    assert load_context(tmp_path).totals == {}
+    doc["totals"] = {"Overall_Tol": [1.0]}
+    (tmp_path / "context.json").write_text(__import__("json").dumps(doc))
+    with pytest.raises(Ra2Error, match="totals: 'Overall_Tol'"):
+        load_context(tmp_path)
