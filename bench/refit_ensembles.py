@@ -122,7 +122,11 @@ def main(argv: list[str] | None = None) -> int:
         model = train_context(args.ensembles, ridge=args.ridge)
         for d, rep in model.report["cross_fitted"].items():
             print(f"{d:14s} log2 RMSE {rep['raw_log2_rmse']:.4f} -> {rep['corrected_log2_rmse']:.4f} with "
-                  f"context (cross-fitted, {rep['n_joints']} joints; cut-off {model.thresholds[d]:.2f})")
+                  f"context ({model.learner(d)}; cross-fitted, {rep['n_joints']} joints; cut-off "
+                  f"{model.thresholds[d]:.2f})")
+        for column, rep in model.report.get("totals", {}).items():
+            print(f"{column:18s} SC1-weighted log2 error {rep['sum_error']:.4f} (sum of joints) -> "
+                  f"{rep['calibrated_error']:.4f} calibrated (cross-fitted)")
         print(f"written {Path(args.ensembles) / CONTEXT_FILE}")
         return 0
     if not args.train:

@@ -248,8 +248,8 @@ def _cmd_train_regressors(args: argparse.Namespace) -> int:
             print(f"{name:14s} threshold {summary['threshold']:.2f}  out-of-fold log2 RMSE "
                   f"{summary['oof']['log2_rmse_thresholded']:.4f} ({summary['oof']['n_samples']} crops)")
     for name, rep in (result.get("context") or {}).get("cross_fitted", {}).items():
-        print(f"{name:14s} with patient context: log2 RMSE {rep['corrected_log2_rmse']:.4f} "
-              f"(cross-fitted; {rep['raw_log2_rmse']:.4f} without)")
+        print(f"{name:14s} with patient context ({rep.get('learner', 'linear')}): log2 RMSE "
+              f"{rep['corrected_log2_rmse']:.4f} (cross-fitted; {rep['raw_log2_rmse']:.4f} without)")
     print(f"ensembles written to {args.out} in {result['seconds']:.0f} s")
     return 0
 

@@ -3,40 +3,37 @@
 A crop shows one joint, but damage is not independent between joints: rheumatoid arthritis is symmetric,
 erosion and narrowing of a joint go together, and a patient's disease activity drives all of them. So
 the mean predicted narrowing of a patient says something about an MCP erosion that the MCP crop alone
-shows only faintly. The context model is a linear regression per data set in log2(x + 1) space (the
-metric's space), fitted on the ensembles' out-of-fold predictions of the training patients:
+shows only faintly. The context stage is a model per data set in log2(x + 1) space (the metric's space),
+fitted on the ensembles' out-of-fold predictions of the training patients, from the features
+(:data:`FEATURES`, each a log2(p + 1) of raw ensemble predictions):
 
-    log2(y + 1) ~ w . [own, other side, other kind, patient hand erosion, patient foot erosion,
-                       patient narrowing] + b
-
-- ``own``: log2(p + 1) of the joint's raw ensemble prediction;
-- ``other side``: the same joint of the other hand / foot; ``other kind``: the narrowing score of the
+- ``own``: the joint's raw ensemble prediction;
+- ``other_side``: the same joint of the other hand / foot; ``other_kind``: the narrowing score of the
   same site for an erosion column and vice versa (0 where the site has only one kind);
-- ``patient ...``: the mean log2(p + 1) of the patient's joints of each data set.
+- ``patient_hand_erosion``, ``patient_foot_erosion``, ``patient_narrowing``: the mean over the patient's
+  joints of each data set;
+- ``limb_mean``: the mean of the other joints of the same kind (erosion or narrowing) on the same film;
+  ``group_mean``: the same over the joint's group (MCP, PIP, wrist, MTP) on the same film (0 where alone);
+- ``own_squared``: ``own`` squared; ``own_x_patient``: ``own`` times the mean of the three patient means.
 
-The weights are learnt from data, so where joints are not correlated they go to 0 and the stage
-reproduces the ensemble. The zero cut-off of each data set is searched on cross-fitted corrected
-predictions (fitted without the patients scored) and replaces the ensemble's own cut-off. Raw ensemble
-predictions that are missing (a joint without a crop) are replaced by the training mean of that column's
-out-of-fold prediction before the features are formed.
+Two learners per data set, the one with the lower cross-fitted per-joint log2 RMSE kept:
 
-**Patient totals.** SC1 scores the submitted ``Overall_Tol`` as it is, not re-summed from the joints, and
-weights patients by their true total (up to 64 for the most damaged). The sum of the joint predictions is
-biased: every joint's prediction is shrunk towards the mean and cut to 0 below the cut-off, so a patient's
-small damages vanish from the sum and large ones are summed short. So each of the three ``Overall_*`` columns
-gets its own calibration in log2(x + 1) space, fitted on the training patients' cross-fitted joint predictions:
+- **linear**: ridge regression on the features (where joints are not correlated the weights go to 0 and
+  the stage reproduces the ensemble);
+- **trees**: gradient-boosted regression trees (:mod:`ra2.scoring.trees`) on the features plus the joint's
+  group as a code (:data:`SITE_GROUPS`), which lets the correction differ between, say, wrist and finger
+  narrowing and bend where the linear one cannot.
 
-    log2(T + 1) = a * log2(S + 1) + c
-
-with ``S`` the sum of the patient's (cut) joint predictions of that total's columns and ``(a, c)`` minimising
-the official weighted mean absolute log2 error (SC1's formula, the patients' weights from their true
-``Overall_Tol``): ``a`` on a grid, ``c`` the weighted median of the residuals (exact for L1). The calibrated
-totals are what ``predictions.csv`` holds in its ``Overall_*`` columns (:meth:`ContextModel.overall`), so they are
-not the sums of the joint columns. A ``context.json`` without totals (written before 2026-12-05) keeps the sums.
+The zero cut-off of each data set is searched on cross-fitted corrected predictions (fitted without the
+patients scored) and replaces the ensemble's own cut-off. Raw ensemble predictions that are missing (a joint
+without a crop) are replaced by the training mean of that column's out-of-fold prediction before the features
+are formed. The same cross-fitted, cut predictions calibrate the patient totals (:mod:`ra2.scoring.totals`):
+the ``Overall_*`` columns of ``predictions.csv`` (:meth:`ContextModel.overall`).
 
 Saved as ``context.json`` beside the ensembles (:meth:`ContextModel.save`); the pipeline applies it when
-present (:func:`load_context`). :func:`ra2.scoring.train.train_regressors_on_crops` fits it after training all three
-ensembles; to refit it after retraining one of them:
+present (:func:`load_context`). A ``context.json`` written before 2026-12-05 (six features, linear, no
+totals) still loads and predicts as it did. :func:`ra2.scoring.train.train_regressors_on_crops` fits it after
+training all three ensembles; to refit it after retraining one of them:
 
     python bench/refit_ensembles.py ENSEMBLES_DIR --context-only
 """
@@ -55,17 +52,48 @@ from ra2.metrics import log_transform
 from ra2.models_folder import CONTEXT_FILE, ENSEMBLE_OOF
 from ra2.runinfo import write_json
 from ra2.scoring.thresholds import apply_threshold, search_threshold
+from ra2.scoring.totals import TOTAL_PARTS, calibrated_frame, fit_totals
+from ra2.scoring.trees import check_trees, fit_trees, predict_trees
 
 FEATURES = ("own", "other_side", "other_kind", "patient_hand_erosion", "patient_foot_erosion",
-            "patient_narrowing")
+            "patient_narrowing", "limb_mean", "group_mean", "own_squared", "own_x_patient")
+FIRST_FEATURES = FEATURES[:6]
+"""The features of a ``context.json`` that names none (written before 2026-12-05)."""
+
 _SCORE = contract.SCORE_BY_COLUMN
 _DATASET_COLUMNS = {d: tuple(s.column for s in contract.scores_of_dataset(d)) for d in contract.DATASETS}
+
+
+def site_group(column: str) -> str:
+    """The joint group of a score column and its body part: ``LH_mcp_E__2`` -> ``mcp_hand``,
+    ``RF_mtp_J__5`` -> ``mtp_foot``, ``LH_wrist_J__cmc3`` -> ``wrist_hand``."""
+    return f"{column.split('_')[1]}_{'hand' if column[1] == 'H' else 'foot'}"
+
+
+SITE_GROUPS = tuple(sorted({site_group(c) for c in contract.JOINT_COLUMNS}))
+"""The trees' last feature is the index of the column's group here."""
 
 
 def other_kind(column: str) -> str | None:
     """The same site's column of the other kind (``LH_pip_E__2`` <-> ``LH_pip_J__2``), or None."""
     other = column.replace("_E__", "_J__") if "_E__" in column else column.replace("_J__", "_E__")
     return other if other in _SCORE else None
+
+
+def _kind(column: str) -> str:
+    return "_E__" if "_E__" in column else "_J__"
+
+
+def _neighbours() -> dict[str, tuple[list[str], list[str]]]:
+    """column -> (the other columns of its kind on its film, those of them in its group)."""
+    out = {}
+    for c in contract.JOINT_COLUMNS:
+        limb = [o for o in contract.JOINT_COLUMNS if o[:2] == c[:2] and _kind(o) == _kind(c) and o != c]
+        out[c] = (limb, [o for o in limb if site_group(o) == site_group(c)])
+    return out
+
+
+_NEIGHBOURS = _neighbours()
 
 
 def features(raw: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -75,23 +103,36 @@ def features(raw: pd.DataFrame) -> dict[str, np.ndarray]:
         raw: ``[P, 86]`` raw ensemble predictions (score units, no NaN), columns ``contract.JOINT_COLUMNS``.
 
     Returns:
-        column -> ``[P, len(FEATURES)]`` float64 (see the module docstring), rows in ``raw``'s order.
+        column -> ``[P, len(FEATURES)]`` float64, in :data:`FEATURES`' order (the module docstring), rows in
+        ``raw``'s order.
     """
-    lp = pd.DataFrame(log_transform(raw[list(contract.JOINT_COLUMNS)].to_numpy()), columns=contract.JOINT_COLUMNS)
-    means = {d: lp[list(cols)].to_numpy().mean(axis=1) for d, cols in _DATASET_COLUMNS.items()}
+    cols = list(contract.JOINT_COLUMNS)
+    lp = pd.DataFrame(log_transform(raw[cols].to_numpy()), columns=cols)
+    means = {d: lp[list(dcols)].to_numpy().mean(axis=1) for d, dcols in _DATASET_COLUMNS.items()}
+    patient = (means["hand_erosion"] + means["foot_erosion"] + means["narrowing"]) / 3.0
     zeros = np.zeros(len(lp))
     out = {}
-    for c in contract.JOINT_COLUMNS:
+    for c in cols:
         kind = other_kind(c)
-        out[c] = np.stack([lp[c].to_numpy(), lp[contract.other_side(c)].to_numpy(),
-                           lp[kind].to_numpy() if kind else zeros,
-                           means["hand_erosion"], means["foot_erosion"], means["narrowing"]], axis=1)
+        limb, group = _NEIGHBOURS[c]
+        own = lp[c].to_numpy()
+        out[c] = np.stack([own, lp[contract.other_side(c)].to_numpy(), lp[kind].to_numpy() if kind else zeros,
+                           means["hand_erosion"], means["foot_erosion"], means["narrowing"],
+                           lp[limb].to_numpy().mean(axis=1), lp[group].to_numpy().mean(axis=1) if group else zeros,
+                           own ** 2, own * patient], axis=1)
     return out
 
 
-def _design(feats: dict[str, np.ndarray], columns) -> np.ndarray:
-    x = np.concatenate([feats[c] for c in columns])
+def _design(feats: dict[str, np.ndarray], columns, n_features: int = len(FEATURES)) -> np.ndarray:
+    """The linear design: the first ``n_features`` features of ``columns`` stacked, plus a column of ones."""
+    x = np.concatenate([feats[c][:, :n_features] for c in columns])
     return np.concatenate([x, np.ones((len(x), 1))], axis=1)
+
+
+def _tree_design(feats: dict[str, np.ndarray], columns) -> np.ndarray:
+    """The trees' design: every feature of ``columns`` stacked, plus the column's group index."""
+    return np.concatenate([np.concatenate([feats[c], np.full((len(feats[c]), 1), SITE_GROUPS.index(site_group(c)))],
+                                          axis=1) for c in columns])
 
 
 def _ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
@@ -101,16 +142,28 @@ def _ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
     return np.linalg.solve(x.T @ x + penalty, x.T @ y)
 
 
+def _to_scores(z: np.ndarray, top: np.ndarray | float) -> np.ndarray:
+    """log2(x + 1) predictions -> scores, clipped to ``[0, top]``."""
+    return np.clip(2.0 ** np.maximum(z, 0.0) - 1.0, 0.0, top)
+
+
 @dataclass
 class ContextModel:
-    """Weights (``[len(FEATURES) + 1]`` per data set, intercept last), cut-offs and fill values."""
+    """Per data set: linear weights (``[len(features) + 1]``, intercept last) or boosted trees, the cut-off;
+    the fill values; the totals' calibrations (:mod:`ra2.scoring.totals`)."""
 
     weights: dict[str, list[float]]
     thresholds: dict[str, float]
     fill: dict[str, float]  # column -> mean raw out-of-fold prediction (replaces a missing prediction)
     ridge: float = 1.0
     report: dict = field(default_factory=dict)
-    totals: dict[str, list[float]] = field(default_factory=dict)  # Overall_* column -> [a, c] (module docstring)
+    totals: dict[str, list[float]] = field(default_factory=dict)  # Overall_* column -> [a, c]
+    features: list[str] = field(default_factory=lambda: list(FEATURES))  # a prefix of FEATURES
+    trees: dict[str, dict] = field(default_factory=dict)  # data set -> boosted trees (ra2.scoring.trees)
+
+    def learner(self, dataset: str) -> str:
+        """``"trees"`` or ``"linear"``: what corrects ``dataset``'s joints."""
+        return "trees" if dataset in self.trees else "linear"
 
     def corrected(self, raw: pd.DataFrame) -> pd.DataFrame:
         """``raw`` ([P, >= 86] raw ensemble predictions, NaN where missing) with its joint columns replaced
@@ -123,10 +176,13 @@ class ContextModel:
         feats = features(filled)
         out = raw.copy()
         for d, cols in _DATASET_COLUMNS.items():
-            w = np.asarray(self.weights[d], dtype=np.float64)
-            for c in cols:
-                z = _design(feats, [c]) @ w
-                out[c] = np.clip(2.0 ** np.maximum(z, 0.0) - 1.0, 0.0, _SCORE[c].max_score)
+            if d in self.trees:
+                z = predict_trees(self.trees[d], _tree_design(feats, cols)).reshape(len(cols), len(raw))
+            else:
+                w = np.asarray(self.weights[d], dtype=np.float64)
+                z = (_design(feats, cols, len(self.features)) @ w).reshape(len(cols), len(raw))
+            for i, c in enumerate(cols):
+                out[c] = _to_scores(z[i], _SCORE[c].max_score)
         return out
 
     def apply(self, raw: pd.DataFrame) -> pd.DataFrame:
@@ -138,15 +194,10 @@ class ContextModel:
         return out
 
     def overall(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame`` (Patient_ID, the 86 final joint predictions, any ``Overall_*``) with the three ``Overall_*``
-        columns set to the calibrated patient totals (module docstring; the plain sums where the model has no
-        calibration), as :func:`ra2.contract.add_overall` lays them out: the 90 columns in order."""
-        out = contract.add_overall(frame)
-        for column, parts in TOTAL_PARTS.items():
-            if column in self.totals:
-                a, c = self.totals[column]
-                out[column] = calibrated_total(out[list(parts)].sum(axis=1).to_numpy(), a, c, column)
-        return out
+        """``frame`` (Patient_ID, the 86 final joint predictions, any ``Overall_*``) as the 90 challenge columns
+        in order, the three ``Overall_*`` the calibrated patient totals (:mod:`ra2.scoring.totals`; the plain
+        sums where the model has no calibration)."""
+        return calibrated_frame(frame, self.totals)
 
     def save(self, path: str | Path) -> Path:
         """Write the model as JSON to ``path`` (atomically: :func:`ra2.runinfo.write_json`)."""
@@ -157,77 +208,48 @@ class ContextModel:
         path = Path(path)
         try:
             doc = json.loads(path.read_text())
+            doc.setdefault("features", list(FIRST_FEATURES))
             model = cls(**doc)
-        except (json.JSONDecodeError, TypeError) as exc:
+        except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise Ra2Error(f"{path}: not a context model: {exc}") from exc
-        bad = [d for d in contract.DATASETS if len(model.weights.get(d, ())) != len(FEATURES) + 1]
+        n = len(model.features)
+        if list(model.features) != list(FEATURES[:n]) or n < len(FIRST_FEATURES):
+            raise Ra2Error(f"{path}: features {model.features} are not a prefix of {list(FEATURES)}")
+        bad = [d for d in contract.DATASETS if d not in model.trees and len(model.weights.get(d, ())) != n + 1]
         if bad:
-            raise Ra2Error(f"{path}: needs {len(FEATURES) + 1} weights for data set {bad[0]!r}")
+            raise Ra2Error(f"{path}: needs {n + 1} weights for data set {bad[0]!r}")
+        for d, trees in model.trees.items():
+            problem = "not a data set" if d not in contract.DATASETS else check_trees(trees)
+            if problem is None and trees["n_features"] != len(FEATURES) + 1:
+                problem = f"{trees['n_features']} features, the trees take {len(FEATURES) + 1}"
+            if problem:
+                raise Ra2Error(f"{path}: trees of {d!r}: {problem}")
         odd = [c for c, v in model.totals.items() if c not in TOTAL_PARTS or len(v) != 2]
         if odd:
             raise Ra2Error(f"{path}: totals: {odd[0]!r} is not an Overall_* column with [a, c]")
         return model
 
 
-TOTAL_PARTS = {contract.OVERALL_TOTAL: contract.JOINT_COLUMNS, contract.OVERALL_EROSION: contract.EROSION_COLUMNS,
-               contract.OVERALL_NARROWING: contract.NARROWING_COLUMNS}
-"""Each ``Overall_*`` column and the joint columns whose predicted sum its calibration starts from."""
-
-SLOPE_GRID = tuple(np.round(np.arange(0.5, 1.5001, 0.01), 4))
-
-
-def calibrated_total(joint_sum, a: float, c: float, column: str) -> np.ndarray:
-    """``[P]`` sums of joint predictions -> ``[P]`` calibrated totals ``2^(a log2(S+1) + c) - 1``, clipped to
-    ``[0, the column's largest possible total]``."""
-    top = float(sum(_SCORE[j].max_score for j in TOTAL_PARTS[column]))
-    z = a * log_transform(joint_sum) + c
-    return np.clip(2.0 ** z - 1.0, 0.0, top)
-
-
-def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
-    """The smallest value at which the cumulative weight reaches half the total (minimises
-    ``sum w |v - m|``). ``values``, ``weights``: ``[N]``, weights > 0."""
-    order = np.argsort(values, kind="stable")
-    cum = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
-
-
-def fit_total(joint_sum: np.ndarray, gold_total: np.ndarray, weights: np.ndarray,
-              slopes=SLOPE_GRID) -> tuple[float, float, float]:
-    """The calibration ``(a, c)`` of one total minimising ``sum_p w_p |log2(T_p+1) - (a log2(S_p+1) + c)|``
-    (the official SC1 error; ``a`` from ``slopes``, ties to the one nearest 1; ``c``: weighted median).
-
-    Args:
-        joint_sum, gold_total, weights: ``[P]`` predicted joint sums, true totals, the patients' weights.
-
-    Returns:
-        ``(a, c, weighted mean absolute log2 error of the fit)``.
-    """
-    x, y = log_transform(joint_sum), log_transform(gold_total)
-    w = np.asarray(weights, dtype=np.float64)
-    best = None
-    for a in sorted(slopes, key=lambda v: abs(v - 1.0)):
-        c = weighted_median(y - a * x, w)
-        err = float(np.sum(w * np.abs(y - a * x - c)) / np.sum(w))
-        if best is None or err < best[2] - 1e-12:
-            best = (float(a), c, err)
-    return best
-
-
 def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: float = 1.0,
-                seed: int = 0) -> ContextModel:
+                seed: int = 0, learners: tuple[str, ...] = ("linear", "trees")) -> ContextModel:
     """Fit the context model on out-of-fold predictions of the training patients.
 
     Args:
         raw: ``[P, 86]`` raw out-of-fold ensemble predictions (NaN where a joint had no crop).
         gold: ``[P, 86]`` true scores, same rows and columns (NaN: unknown, left out of the fit).
-        n_folds: patient folds for the cross-fitted predictions the cut-offs are searched on (at most one
-            per patient).
+        n_folds: patient folds for the cross-fitted predictions the cut-offs and the choice of learner are
+            made on (at most one per patient).
+        learners: the learners to try per data set (``"linear"``, ``"trees"``); the one with the lower
+            cross-fitted per-joint log2 RMSE (at its own cut-off) is kept, ties to the first.
 
     Returns:
-        the fitted :class:`ContextModel`; ``report`` holds the cross-fitted per-joint log2 RMSE of the raw
-        and corrected predictions per data set.
+        the fitted :class:`ContextModel`; ``report["cross_fitted"]`` holds per data set the cross-fitted
+        per-joint log2 RMSE of the raw predictions and of each learner, and the learner kept;
+        ``report["totals"]`` the totals' errors (:func:`ra2.scoring.totals.fit_totals`).
     """
+    unknown = sorted(set(learners) - {"linear", "trees"})
+    if unknown or not learners:
+        raise ValueError(f"learners must be among 'linear', 'trees', got {learners!r}")
     cols = list(contract.JOINT_COLUMNS)
     raw = raw[cols].astype(float).reset_index(drop=True)
     gold = gold[cols].astype(float).reset_index(drop=True)
@@ -239,73 +261,47 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
     fill = {c: float(np.nanmean(raw[c])) if raw[c].notna().any() else 0.0 for c in cols}
     feats = features(raw.fillna(fill))
     fold_of = np.random.default_rng(seed).permutation(len(raw)) % n_folds
-    weights, thresholds, report = {}, {}, {}
+    weights, trees, thresholds, report = {}, {}, {}, {}
     cut = pd.DataFrame(np.nan, index=raw.index, columns=cols)  # cross-fitted, cut joint predictions
     for d, dcols in _DATASET_COLUMNS.items():
-        x = _design(feats, dcols)
         truth = np.concatenate([gold[c].to_numpy() for c in dcols])
         known = np.isfinite(truth)
         y = log_transform(truth)
         folds = np.tile(fold_of, len(dcols))
-        weights[d] = _ridge(x[known], y[known], ridge).tolist()
-        cross = np.zeros(len(y))
-        for k in range(n_folds):
-            fit = known & (folds != k)
-            cross[folds == k] = x[folds == k] @ _ridge(x[fit], y[fit], ridge)
         top = np.concatenate([np.full(len(raw), _SCORE[c].max_score) for c in dcols])
-        corrected = np.clip(2.0 ** np.maximum(cross, 0.0) - 1.0, 0.0, top)
-        thresholds[d], curve = search_threshold(corrected[known], truth[known])
+        fits = {"linear": (_design(feats, dcols), lambda x, yy: _ridge(x, yy, ridge), lambda m, x: x @ m),
+                "trees": (_tree_design(feats, dcols), lambda x, yy: fit_trees(x, yy, seed=seed), predict_trees)}
+        tried = {}
+        for name in learners:
+            x, fit, predict = fits[name]
+            cross = np.zeros(len(y))
+            for k in range(n_folds):
+                train = known & (folds != k)
+                if train.sum() >= 2:
+                    cross[folds == k] = predict(fit(x[train], y[train]), x[folds == k])
+                else:  # nothing known outside the fold: the raw prediction (the first feature, ``own``)
+                    cross[folds == k] = x[folds == k][:, 0]
+            corrected = _to_scores(cross, top)
+            threshold, curve = search_threshold(corrected[known], truth[known])
+            tried[name] = (curve[threshold], threshold, corrected)
+        best = min(learners, key=lambda name: round(tried[name][0], 12))
+        _, thresholds[d], corrected = tried[best]
+        x, fit, _ = fits["linear"]
+        weights[d] = _ridge(x[known], y[known], ridge).tolist()
+        if best == "trees":
+            x, fit, _ = fits["trees"]
+            trees[d] = fit(x[known], y[known])
         cut[list(dcols)] = apply_threshold(corrected, thresholds[d]).reshape(len(dcols), len(raw)).T
         own = np.concatenate([raw[c].fillna(fill[c]).to_numpy() for c in dcols])
         report[d] = {"raw_log2_rmse": float(np.sqrt(np.mean((log_transform(own[known]) - y[known]) ** 2))),
-                     "corrected_log2_rmse": curve[thresholds[d]], "n_joints": int(known.sum())}
+                     "corrected_log2_rmse": tried[best][0], "learner": best,
+                     "learners": {name: {"log2_rmse": v[0], "threshold": v[1]} for name, v in tried.items()},
+                     "n_joints": int(known.sum())}
     totals, totals_report = fit_totals(cut, gold, fold_of)
     return ContextModel(weights=weights, thresholds=thresholds, fill=fill, ridge=ridge, totals=totals,
+                        features=list(FEATURES), trees=trees,
                         report={"cross_fitted": report, "n_patients": int(len(raw)), "n_folds": n_folds,
                                 "features": list(FEATURES), "totals": totals_report})
-
-
-def _sc1_error(pred: np.ndarray, gold: np.ndarray, w: np.ndarray) -> float:
-    return float(np.sum(w * np.abs(log_transform(pred) - log_transform(gold))) / np.sum(w))
-
-
-def fit_totals(cut: pd.DataFrame, gold: pd.DataFrame, fold_of: np.ndarray) -> tuple[dict, dict]:
-    """The calibrations of the three totals (module docstring) from cross-fitted joint predictions.
-
-    Args:
-        cut: ``[P, 86]`` cross-fitted, cut joint predictions of the training patients.
-        gold: ``[P, 86]`` their true scores (a patient with an unknown joint is left out).
-        fold_of: ``[P]`` patient folds, for the cross-fitted error the report gives.
-
-    Returns:
-        ``({column: [a, c]}, {column: {"sum_error", "calibrated_error", "n_patients"}})``: the weighted mean
-        absolute log2 errors (SC1's formula) of the plain sums and of the calibration fitted without each
-        fold's patients. Empty when fewer than 2 patients are complete.
-    """
-    known = gold.notna().all(axis=1).to_numpy()
-    if known.sum() < 2:
-        return {}, {}
-    from ra2.metrics import weights_from_total
-
-    gold_k, cut_k, folds = gold[known], cut[known], fold_of[known]
-    w = weights_from_total(gold_k[list(contract.JOINT_COLUMNS)].sum(axis=1).to_numpy())
-    totals, report = {}, {}
-    for column, parts in TOTAL_PARTS.items():
-        s = cut_k[list(parts)].sum(axis=1).to_numpy()
-        t = gold_k[list(parts)].sum(axis=1).to_numpy()
-        a, c, _ = fit_total(s, t, w)
-        totals[column] = [a, c]
-        crossed = np.zeros(len(s))
-        for k in np.unique(folds):
-            out = folds != k
-            if out.sum() == 0:
-                crossed[folds == k] = s[folds == k]
-                continue
-            ak, ck, _ = fit_total(s[out], t[out], w[out])
-            crossed[folds == k] = calibrated_total(s[folds == k], ak, ck, column)
-        report[column] = {"sum_error": _sc1_error(s, t, w), "calibrated_error": _sc1_error(crossed, t, w),
-                          "n_patients": int(len(s)), "a": a, "c": c}
-    return totals, report
 
 
 def oof_frames(ensembles_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -29,8 +29,14 @@ def test_features_by_hand():
     f = features(raw)
     n_hand = len(contract.scores_of_dataset("hand_erosion"))
     n_nar = len(contract.scores_of_dataset("narrowing"))
-    np.testing.assert_allclose(f["LH_pip_E__2"][0], [2, 1, 3, 3 / n_hand, 0, 3 / n_nar])
-    np.testing.assert_allclose(f["RH_pip_E__2"][0], [1, 2, 0, 3 / n_hand, 0, 3 / n_nar])
+    patient = (3 / n_hand + 0 + 3 / n_nar) / 3
+    # own, other side, other kind, the 3 patient means, limb mean, group mean, own^2, own x patient
+    np.testing.assert_allclose(f["LH_pip_E__2"][0], [2, 1, 3, 3 / n_hand, 0, 3 / n_nar, 0, 0, 4, 2 * patient])
+    np.testing.assert_allclose(f["RH_pip_E__2"][0], [1, 2, 0, 3 / n_hand, 0, 3 / n_nar, 0, 0, 1, patient])
+    # a neighbour: the 15 other erosion columns of the left hand hold one 2 (PIP 2), as do PIP 2, 4, 5
+    n_limb = len([c for c in COLS if c.startswith("LH") and "_E__" in c]) - 1
+    np.testing.assert_allclose(f["LH_pip_E__3"][0][6:8], [2 / n_limb, 2 / 3])
+    np.testing.assert_allclose(f["LH_pip_J__3"][0][6:8], [3 / 14, 3 / 3])  # 14 other narrowing columns of LH
     np.testing.assert_allclose(f["LH_mcp_E__ip"][0][2], 0.0)
     np.testing.assert_allclose(f["LH_pip_E__2"][1], np.zeros(len(FEATURES)))
 
@@ -41,7 +47,7 @@ def _rmse(pred, gold):
 
 def test_context_learns_patient_severity_and_generalises():
     raw, gold = context_patients(300, 0, context_matters=True)
-    model = fit_context(raw, gold)
+    model = fit_context(raw, gold, learners=("linear",))
     for d, rep in model.report["cross_fitted"].items():
         assert rep["corrected_log2_rmse"] < 0.8 * rep["raw_log2_rmse"], d
     # on new patients: better than the raw predictions, with the model's own cut-offs
@@ -54,7 +60,7 @@ def test_context_learns_patient_severity_and_generalises():
 
 def test_context_weights_vanish_without_correlation():
     raw, gold = context_patients(400, 2, context_matters=False)
-    model = fit_context(raw, gold)
+    model = fit_context(raw, gold, learners=("linear",))
     for d, w in model.weights.items():
         # the patient-mean features carry nothing here (means of independent joints): near-zero weights
         assert np.abs(np.array(w[3:6])).max() < 0.35, (d, w)
@@ -63,7 +69,7 @@ def test_context_weights_vanish_without_correlation():
 
 def test_missing_predictions_take_the_fill_value_and_thresholds_apply():
     raw, gold = context_patients(60, 3, context_matters=True)
-    model = fit_context(raw, gold)
+    model = fit_context(raw, gold, learners=("linear",))
     model.thresholds = {d: 0.5 for d in contract.DATASETS}
     holes = raw.copy()
     holes.loc[0, "LH_pip_E__2"] = np.nan
@@ -79,7 +85,7 @@ def test_missing_predictions_take_the_fill_value_and_thresholds_apply():
 
 def test_save_load_round_trip_and_bad_files(tmp_path):
     raw, gold = context_patients(40, 4, context_matters=True)
-    model = fit_context(raw, gold)
+    model = fit_context(raw, gold, learners=("linear",))
     model.save(tmp_path / "context.json")
     again = load_context(tmp_path)
     pd.testing.assert_frame_equal(model.apply(raw), again.apply(raw))
@@ -90,7 +96,7 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
         load_context(tmp_path / "bad")
     broken = ContextModel(weights={d: [0.0] for d in contract.DATASETS}, thresholds={}, fill={})
     broken.save(tmp_path / "bad" / "context.json")
-    with pytest.raises(Ra2Error, match="needs 7 weights"):
+    with pytest.raises(Ra2Error, match="needs 11 weights"):
         load_context(tmp_path / "bad")
     with pytest.raises(Ra2Error, match="at least 2"):
         fit_context(raw.iloc[:1], gold.iloc[:1])
@@ -98,7 +104,7 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
 
 # ---- patient totals -------------------------------------------------------------------------------
 from ra2.metrics import weights_from_total  # noqa: E402
-from ra2.scoring.context import TOTAL_PARTS, calibrated_total, fit_total, weighted_median  # noqa: E402
+from ra2.scoring.totals import TOTAL_PARTS, calibrated_total, fit_total, weighted_median  # noqa: E402
 
 
 def test_weighted_median_minimises_the_weighted_absolute_error():
@@ -127,7 +133,7 @@ def test_fit_total_recovers_a_known_calibration():
 
 def test_overall_columns_are_calibrated_totals_or_the_sums():
     raw, gold = context_patients(120, 5, context_matters=True)
-    model = fit_context(raw, gold)
+    model = fit_context(raw, gold, learners=("linear",))
     assert set(model.totals) == set(TOTAL_PARTS)
     joints = model.apply(raw)
     joints.insert(0, contract.PATIENT_COLUMN, [f"P{i}" for i in range(len(joints))])
@@ -146,7 +152,7 @@ def test_overall_columns_are_calibrated_totals_or_the_sums():
 
 def test_context_json_without_totals_loads_and_bad_totals_are_refused(tmp_path):
     raw, gold = context_patients(40, 6, context_matters=True)
-    model = fit_context(raw, gold)
+    model = fit_context(raw, gold, learners=("linear",))
     model.save(tmp_path / "context.json")
     assert load_context(tmp_path).totals == model.totals
     doc = __import__("json").loads((tmp_path / "context.json").read_text())
@@ -156,4 +162,57 @@ def test_context_json_without_totals_loads_and_bad_totals_are_refused(tmp_path):
     doc["totals"] = {"Overall_Tol": [1.0]}
     (tmp_path / "context.json").write_text(__import__("json").dumps(doc))
     with pytest.raises(Ra2Error, match="totals: 'Overall_Tol'"):
+        load_context(tmp_path)
+
+
+def _site_dependent_patients(n: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw predictions that see the wrist areas at half their log score and every other joint as it is (with
+    noise): one linear correction for all the joints of a data set cannot undo both."""
+    rng = np.random.default_rng(seed)
+    gold = np.minimum(rng.poisson(rng.gamma(0.6, 1.0, size=(n, 1)) * np.ones((n, len(COLS)))), MAX).astype(float)
+    scale = np.array([0.5 if "wrist" in c else 1.0 for c in COLS])
+    raw = np.clip(2 ** (np.log2(gold + 1) * scale + rng.normal(0, 0.2, size=gold.shape)) - 1, 0, MAX)
+    return pd.DataFrame(raw, columns=COLS), pd.DataFrame(gold, columns=COLS)
+
+
+def test_trees_are_kept_where_the_correction_depends_on_the_site(tmp_path):
+    raw, gold = _site_dependent_patients(100, 7)
+    model = fit_context(raw, gold)
+    for d in ("narrowing", "hand_erosion"):  # the data sets with wrist areas
+        rep = model.report["cross_fitted"][d]
+        assert rep["learner"] == "trees" and model.learner(d) == "trees"
+        assert rep["learners"]["trees"]["log2_rmse"] < 0.9 * rep["learners"]["linear"]["log2_rmse"], rep
+    # on new patients the trees beat the linear model fitted to the same patients
+    raw_t, gold_t = _site_dependent_patients(100, 8)
+    linear = fit_context(raw, gold, learners=("linear",))
+    wrist = [c for c in COLS if "wrist" in c]
+    err = {name: _rmse(m.apply(raw_t)[wrist].to_numpy(), gold_t[wrist].to_numpy())
+           for name, m in (("trees", model), ("linear", linear))}
+    assert err["trees"] < 0.9 * err["linear"], err
+    # saved as JSON and read back: the same predictions
+    model.save(tmp_path / "context.json")
+    pd.testing.assert_frame_equal(load_context(tmp_path).apply(raw_t), model.apply(raw_t))
+
+
+def test_a_context_json_of_six_linear_features_still_predicts_as_it_did(tmp_path):
+    """A context.json written before the trees and the four new features (no "features" key, 7 weights)."""
+    import json
+
+    w = [0.9, 0.1, 0.0, 0.0, 0.0, 0.0, 0.2]
+    (tmp_path / "context.json").write_text(json.dumps({
+        "weights": {d: w for d in contract.DATASETS}, "thresholds": {d: 0.0 for d in contract.DATASETS},
+        "fill": {c: 0.0 for c in COLS}, "ridge": 1.0, "report": {}}))
+    model = load_context(tmp_path)
+    assert model.features == list(FEATURES[:6]) and model.trees == {} and model.totals == {}
+    raw, _ = context_patients(5, 9, context_matters=True)
+    lp = np.log2(raw + 1)
+    other = lp[[contract.other_side(c) for c in COLS]].to_numpy()
+    want = np.clip(2 ** np.maximum(0.9 * lp.to_numpy() + 0.1 * other + 0.2, 0) - 1, 0, MAX)
+    np.testing.assert_allclose(model.apply(raw)[COLS].to_numpy(), want)
+    doc = json.loads((tmp_path / "context.json").read_text())
+    doc["trees"] = {"narrowing": {"init": 0.0, "learning_rate": 0.1, "n_features": 11,
+                                  "trees": [{"left": [1], "right": [-1], "feature": [0], "threshold": [0.0],
+                                             "value": [0.0]}]}}
+    (tmp_path / "context.json").write_text(json.dumps(doc))
+    with pytest.raises(Ra2Error, match="trees of 'narrowing': tree 0: a child outside the tree"):
         load_context(tmp_path)
