@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ra2.profiles import DEFAULTS
 
-DEMO_DEFAULTS = {"train_patients": 100, "test_patients": 30, "seed": 0, "size_scale": 0.35,
+DEMO_DEFAULTS = {"train_patients": 100, "test_patients": 30, "seed": 0, "size_scale": 0.6,
                  "profile": DEFAULTS["demo"]}
 
 

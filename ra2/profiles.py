@@ -380,8 +380,9 @@ def _demo() -> RegressorProfile:
     """The ``cpu`` networks and step (batches of 64, 25 per epoch, 1.41e-3 with a cosine decay, validated every
     second epoch) cut to what ``make demo`` can afford (about 7 minutes for the three ensembles on an idle
     2-core CPU): 2 folds, 12 epochs for narrowing and 24 for each erosion set. On the demo's own phantom (seed 0,
-    detected crops, the whole demo): SC1/SC2/SC3 64.4/34.6/25.4% better than the training-mean baseline, the
-    erosion groups' quadratic kappa 0.27-0.59 (docs/pipeline.md, "The demo")."""
+    detected crops, the whole demo, films at 0.6 of full size, the patient context stage with trees and
+    totals): SC1/SC2/SC3 67.9/44.5/33.5% better than the training-mean baseline, the groups' quadratic kappa
+    0.32-0.82 (docs/pipeline.md, "The demo")."""
     prof = _cpu()
     # The cpu step trains a member about 2x faster than the 32-crop step the demo had (docs/regressors.md), so the
     # same minutes buy 1.5-6x the epochs: with 8 / 16 / 4 epochs of 32-crop steps the demo was 61.0/28.5/21.4%
