@@ -41,7 +41,8 @@ class PredictResult:
 
     Attributes:
         predictions: ``[P, 90]`` frame in ``contract.COLUMNS`` order, one row per template patient in its
-            order (``Patient_ID`` as the template's text; ``Overall_*`` = the sums).
+            order (``Patient_ID`` as the template's text; ``Overall_*``: the context model's calibrated totals,
+            the sums of the joints without one).
         spread: ``[P, 87]``: ``Patient_ID`` + the 86 joint columns, each joint's ensemble spread (standard
             deviation over members x test-time views, score units), NaN where no network predicted the joint
             (:mod:`ra2.scoring.uncertainty`).

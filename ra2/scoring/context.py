@@ -31,9 +31,10 @@ are formed. The same cross-fitted, cut predictions calibrate the patient totals 
 the ``Overall_*`` columns of ``predictions.csv`` (:meth:`ContextModel.overall`).
 
 Saved as ``context.json`` beside the ensembles (:meth:`ContextModel.save`); the pipeline applies it when
-present (:func:`load_context`). A ``context.json`` written before 2026-12-05 (six features, linear, no
-totals) still loads and predicts as it did. :func:`ra2.scoring.train.train_regressors_on_crops` fits it after
-training all three ensembles; to refit it after retraining one of them:
+present (:func:`load_context`). A ``context.json`` that names no features (written before the trees, with
+six features, linear, with or without totals) still loads and predicts as it did.
+:func:`ra2.scoring.train.train_regressors_on_crops` fits it after training all three ensembles; to refit it
+after retraining one of them:
 
     python bench/refit_ensembles.py ENSEMBLES_DIR --context-only
 """
@@ -212,6 +213,14 @@ class ContextModel:
             model = cls(**doc)
         except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise Ra2Error(f"{path}: not a context model: {exc}") from exc
+        for name in ("weights", "thresholds", "fill", "totals", "trees"):
+            if not isinstance(getattr(model, name), dict):
+                raise Ra2Error(f"{path}: {name} must be a JSON object")
+        lacking = [d for d in contract.DATASETS if not isinstance(model.thresholds.get(d), (int, float))]
+        if lacking:
+            raise Ra2Error(f"{path}: no cut-off for data set {lacking[0]!r}")
+        if not isinstance(model.features, list):
+            raise Ra2Error(f"{path}: features must be a list")
         n = len(model.features)
         if list(model.features) != list(FEATURES[:n]) or n < len(FIRST_FEATURES):
             raise Ra2Error(f"{path}: features {model.features} are not a prefix of {list(FEATURES)}")
@@ -224,7 +233,7 @@ class ContextModel:
                 problem = f"{trees['n_features']} features, the trees take {len(FEATURES) + 1}"
             if problem:
                 raise Ra2Error(f"{path}: trees of {d!r}: {problem}")
-        odd = [c for c, v in model.totals.items() if c not in TOTAL_PARTS or len(v) != 2]
+        odd = [c for c, v in model.totals.items() if c not in TOTAL_PARTS or not isinstance(v, list) or len(v) != 2]
         if odd:
             raise Ra2Error(f"{path}: totals: {odd[0]!r} is not an Overall_* column with [a, c]")
         return model

@@ -183,7 +183,8 @@ def predict_joints(ensembles: dict[str, "Ensemble"], crop_sets: dict, patient_id
     Returns:
         DataFrame ``[P, 1 + 86]`` (:func:`ra2.scoring.aggregate.joint_frame`): ``Patient_ID`` and the joints;
         NaN for a joint without a crop when there is no context model. No ``Overall_*`` columns: the caller
-        fills what is missing, then adds them once (:func:`ra2.contract.add_overall`).
+        fills what is missing, then adds them once (:meth:`ra2.scoring.context.ContextModel.overall`, or
+        :func:`ra2.contract.add_overall` without a context model).
     """
     return predict_joints_with_spread(ensembles, crop_sets, patient_ids, tta=tta, context=context,
                                       failures=failures)[0]

@@ -58,9 +58,14 @@ def check_trees(model: dict) -> str | None:
         n = len(tree["left"])
         if n == 0 or any(len(tree[k]) != n for k in _TREE_KEYS):
             return f"tree {i}: arrays of different lengths"
-        children = np.array(tree["left"] + tree["right"])
-        if children.min() < -1 or children.max() >= n:
+        left, right = np.array(tree["left"]), np.array(tree["right"])
+        if min(left.min(), right.min()) < -1 or max(left.max(), right.max()) >= n:
             return f"tree {i}: a child outside the tree"
+        if np.any((left == -1) != (right == -1)):
+            return f"tree {i}: a node with one child"
+        node = np.arange(n)
+        if np.any((left != -1) & (left <= node)) or np.any((right != -1) & (right <= node)):
+            return f"tree {i}: a child numbered before its parent (a cycle)"
         feature = np.array(tree["feature"])
         inner = np.array(tree["left"]) != -1
         if inner.any() and (feature[inner].min() < 0 or feature[inner].max() >= model["n_features"]):

@@ -8,6 +8,9 @@ has the rows and the 90 columns of ``predictions.csv``:
   its prediction is a training mean or the context model's fill, not a network's);
 - ``Overall_erosion`` / ``Overall_narrowing``: ``sqrt(sum of the squared spreads)`` of their joints (the
   spread of a sum of independent joints), ignoring empty joints; ``Overall_Tol``: the same over all 86.
+  These are the spreads of the joints' sums; where the context model calibrates the totals
+  (:mod:`ra2.scoring.totals`, ``T = 2^(a log2(S+1) + c) - 1``) the total's own spread is about
+  ``a (T+1)/(S+1)`` times this.
 
 ``predictions.csv`` itself is unchanged: the challenge's format. The file is written and read through
 :mod:`ra2.io` (:func:`ra2.io.write_uncertainty`, :func:`ra2.io.read_uncertainty`).

@@ -1,5 +1,7 @@
 """The patient context stage: features, fit, cut-offs, save/load, and its use in predict_joints."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,6 +100,12 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     broken.save(tmp_path / "bad" / "context.json")
     with pytest.raises(Ra2Error, match="needs 11 weights"):
         load_context(tmp_path / "bad")
+    doc = json.loads((tmp_path / "bad" / "context.json").read_text())
+    doc["weights"] = {d: [0.0] * (len(FEATURES) + 1) for d in contract.DATASETS}  # right weights, no cut-offs
+    for broken_doc, message in ((doc, "no cut-off for data set"), ({**doc, "trees": None}, "trees must be a JSON")):
+        (tmp_path / "bad" / "context.json").write_text(__import__("json").dumps(broken_doc))
+        with pytest.raises(Ra2Error, match=message):
+            load_context(tmp_path / "bad")
     with pytest.raises(Ra2Error, match="at least 2"):
         fit_context(raw.iloc[:1], gold.iloc[:1])
 

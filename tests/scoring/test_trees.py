@@ -43,5 +43,11 @@ def test_malformed_models_and_inputs_are_refused():
     bad = json.loads(json.dumps(model))
     bad["trees"][0]["feature"][0] = 9
     assert check_trees(bad) == "tree 0: a feature outside 0..3"
+    bad = json.loads(json.dumps(model))
+    bad["trees"][0]["right"][0] = -1  # the root keeps its left child only
+    assert check_trees(bad) == "tree 0: a node with one child"
+    bad = json.loads(json.dumps(model))
+    bad["trees"][2]["left"][0], bad["trees"][2]["right"][0] = 0, 0  # the root its own child: a cycle
+    assert check_trees(bad) == "tree 2: a child numbered before its parent (a cycle)"
     with pytest.raises(ValueError, match="need x"):
         fit_trees(np.zeros((1, 2)), np.zeros(1))
