@@ -96,12 +96,14 @@ def test_save_load_round_trip_and_bad_files(tmp_path):
     (tmp_path / "bad" / "context.json").write_text("{not json")
     with pytest.raises(Ra2Error, match="context.json: not a context model"):
         load_context(tmp_path / "bad")
-    broken = ContextModel(weights={d: [0.0] for d in contract.DATASETS}, thresholds={}, fill={})
+    broken = ContextModel(weights={d: [0.0] for d in contract.DATASETS}, thresholds={d: 0.0 for d in contract.DATASETS},
+                          fill={})
     broken.save(tmp_path / "bad" / "context.json")
     with pytest.raises(Ra2Error, match="needs 11 weights"):
         load_context(tmp_path / "bad")
     doc = json.loads((tmp_path / "bad" / "context.json").read_text())
     doc["weights"] = {d: [0.0] * (len(FEATURES) + 1) for d in contract.DATASETS}  # right weights, no cut-offs
+    doc["thresholds"] = {}
     for broken_doc, message in ((doc, "no cut-off for data set"), ({**doc, "trees": None}, "trees must be a JSON")):
         (tmp_path / "bad" / "context.json").write_text(__import__("json").dumps(broken_doc))
         with pytest.raises(Ra2Error, match=message):
