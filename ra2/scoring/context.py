@@ -295,11 +295,11 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
             tried[name] = (curve[threshold], threshold, corrected)
         best = min(learners, key=lambda name: round(tried[name][0], 12))
         _, thresholds[d], corrected = tried[best]
-        x, fit, _ = fits["linear"]
-        weights[d] = _ridge(x[known], y[known], ridge).tolist()
+        final = {name: fit(x[known], y[known]) for name, (x, fit, _) in fits.items()
+                 if name == "linear" or name == best}  # the ridge weights are kept whichever learner wins
+        weights[d] = final["linear"].tolist()
         if best == "trees":
-            x, fit, _ = fits["trees"]
-            trees[d] = fit(x[known], y[known])
+            trees[d] = final["trees"]
         cut[list(dcols)] = apply_threshold(corrected, thresholds[d]).reshape(len(dcols), len(raw)).T
         own = np.concatenate([raw[c].fillna(fill[c]).to_numpy() for c in dcols])
         report[d] = {"raw_log2_rmse": float(np.sqrt(np.mean((log_transform(own[known]) - y[known]) ** 2))),
