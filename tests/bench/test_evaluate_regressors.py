@@ -7,7 +7,9 @@ from evaluate_regressors import evaluate, markdown
 
 from ra2 import Ra2Error, contract, io
 from ra2.metrics import per_joint_log2_rmse, score, weights_from_total
+from ra2.scoring.context import load_context
 from ra2.scoring.metrics import log2_rmse
+from ra2.scoring.totals import TOTAL_PARTS, calibrated_total
 
 
 def test_one_data_set_is_scored_against_the_baseline_from_the_csvs(phantom, tmp_path):
@@ -53,11 +55,18 @@ def test_all_data_sets_with_context_and_detected_boxes(phantom, tmp_path):
 
     result = evaluate(phantom, tmp_path / "ev", profile="smoke", progress=False, detectors_dir=shipped_detectors())
     gold = io.read_gold_csv(phantom / "gold.csv")
+    context = load_context(tmp_path / "ev" / "ensembles")
+    assert set(context.totals) == set(TOTAL_PARTS)
     for variant in ("ground_truth_boxes", "detected_boxes"):
         for ctx in ("ensembles", "with_context"):
             frame = io.read_predictions_csv(tmp_path / "ev" / f"predictions_{variant}_{ctx}.csv")
-            np.testing.assert_allclose(frame[list(contract.EROSION_COLUMNS)].sum(axis=1),
-                                       frame[contract.OVERALL_EROSION])
+            # Without the context stage the totals are the sums of the joints; with it, the totals the context
+            # model calibrated on those sums (computed here from its (a, c) pairs).
+            for total, parts in TOTAL_PARTS.items():
+                joint_sum = frame[list(parts)].sum(axis=1).to_numpy()
+                expected = joint_sum if ctx == "ensembles" else calibrated_total(joint_sum, *context.totals[total],
+                                                                                 total)
+                np.testing.assert_allclose(frame[total].to_numpy(), expected, rtol=1e-5, atol=1e-3)
             official = result["variants"][variant][ctx]["official"]
             assert official["sc3"]["ensemble"] == pytest.approx(score(frame, gold)["sc3"])
             assert official["sc3"]["baseline"] == result["variants"]["ground_truth_boxes"]["ensembles"][
