@@ -320,8 +320,9 @@ class ReviewStore:
         """Write what ``reviewed.csv`` would hold with joint values ``values`` (``[P, 86]``) to a staging file
         beside it and check it against the template; returns the staging file, which the caller moves onto
         ``reviewed.csv``. The predictions with ``values``; each ``Overall_*`` column moved by the sum of its joints'
-        changes (so an unchanged run gives the predictions' own totals). Not valid (e.g. a hand-edited
-        ``predictions.csv`` whose totals would turn negative): :class:`ReviewError` (400) with the first problem,
+        changes, never below 0 (an unchanged run gives the predictions' own totals; the run's totals are
+        calibrated patient totals, not sums: :mod:`ra2.scoring.totals`). Not valid (e.g. the template
+        rewritten on disk while the server runs): :class:`ReviewError` (400) with the first problem,
         the staging file removed and ``reviewed.csv`` untouched."""
         from ra2 import io
 
@@ -332,9 +333,9 @@ class ReviewStore:
         kinds = np.array([contract.SCORE_BY_COLUMN[c].kind for c in contract.JOINT_COLUMNS])
         d_ero = delta[:, kinds == contract.EROSION].sum(axis=1)
         d_nar = delta[:, kinds == contract.NARROWING].sum(axis=1)
-        frame[contract.OVERALL_EROSION] = frame[contract.OVERALL_EROSION] + d_ero
-        frame[contract.OVERALL_NARROWING] = frame[contract.OVERALL_NARROWING] + d_nar
-        frame[contract.OVERALL_TOTAL] = frame[contract.OVERALL_TOTAL] + d_ero + d_nar
+        frame[contract.OVERALL_EROSION] = np.maximum(frame[contract.OVERALL_EROSION] + d_ero, 0.0)
+        frame[contract.OVERALL_NARROWING] = np.maximum(frame[contract.OVERALL_NARROWING] + d_nar, 0.0)
+        frame[contract.OVERALL_TOTAL] = np.maximum(frame[contract.OVERALL_TOTAL] + d_ero + d_nar, 0.0)
         staged = self.csv_path.with_name(f".{REVIEWED_FILE}.{os.getpid()}.{threading.get_ident()}.staged")
         try:
             io.write_predictions(frame, self.run.template, staged)

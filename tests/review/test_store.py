@@ -180,20 +180,18 @@ def test_a_failed_append_is_cut_back_and_a_complete_unterminated_line_is_kept(ph
     assert again.progress()["reviewed"] == 2 and (run_dir / LOG_FILE).read_bytes().endswith(b"}\n")
 
 
-def test_a_correction_that_would_make_reviewed_csv_invalid_is_refused_before_it_is_logged(phantom, run_dir):
-    preds = io.read_predictions_csv(run_dir / "predictions.csv")
-    preds.loc[0, C.OVERALL_EROSION] = 0.0  # a hand-edited file whose total is below its joints' sum
-    preds.loc[0, C.OVERALL_TOTAL] = preds.loc[0, C.OVERALL_NARROWING]
-    preds.to_csv(run_dir / "predictions.csv", index=False)
+def test_a_correction_that_would_make_reviewed_csv_invalid_is_refused_before_it_is_logged(phantom, run_dir, tmp_path):
     store = _store(phantom, run_dir)
     pid = store.run.patient_ids[0]
-    row = 0
-    col = max((c for c in C.JOINT_COLUMNS if C.SCORE_BY_COLUMN[c].kind == C.EROSION),
-              key=lambda c: store.values[row, C.JOINT_COLUMNS.index(c)])
-    assert store.values[row, C.JOINT_COLUMNS.index(col)] > 0
+    # The template the review checks against is rewritten on disk under the live server (its first patient
+    # dropped): the next reviewed.csv would not match it, so the correction is refused and nothing is logged.
+    template = io.read_template_csv(store.run.template_path)
+    edited = tmp_path / "template.csv"
+    template[template[C.PATIENT_COLUMN].astype(str) != pid].to_csv(edited, index=False)
+    store.run.template_path = edited
     before = _files(run_dir)
-    with pytest.raises(ReviewError, match="would not be valid") as err:
-        _score(store, pid, col, 0)
+    with pytest.raises(ReviewError, match=f"would not be valid against {edited}") as err:
+        _score(store, pid, "LH_pip_E__2", 1)
     assert err.value.status == 400 and "\n" not in str(err.value)
     assert _files(run_dir) == before and store.progress()["reviewed"] == 0
     assert not list(run_dir.glob(".reviewed.csv*"))
@@ -326,3 +324,22 @@ def test_command_line_mistakes_are_one_line(phantom, run_dir, tmp_path, capsys):
            "LH_pip_E__2", 1)
     assert main(["review", "export", "--predictions", str(run_dir), "--out", str(tmp_path / "x")]) == 1
     assert "review_session.json: not found; give --films DIR" in capsys.readouterr().err
+
+
+def test_totals_move_with_their_joints_and_never_below_zero(phantom, run_dir):
+    """The run's Overall_* are calibrated totals, not sums: a correction moves them by its change, floored at 0."""
+    preds = io.read_predictions_csv(run_dir / "predictions.csv")
+    preds.loc[0, C.OVERALL_EROSION] = 0.5  # a calibrated total below its joints' sum
+    preds.loc[0, C.OVERALL_TOTAL] = preds.loc[0, C.OVERALL_NARROWING] + 0.5
+    preds.to_csv(run_dir / "predictions.csv", index=False)
+    store = _store(phantom, run_dir)
+    row, pid = 0, store.run.patient_ids[0]
+    col = max((c for c in C.JOINT_COLUMNS if C.SCORE_BY_COLUMN[c].kind == C.EROSION),
+              key=lambda c: store.values[row, C.JOINT_COLUMNS.index(c)])
+    old = store.values[row, C.JOINT_COLUMNS.index(col)]
+    assert old > 0.5
+    _score(store, pid, col, 0)
+    out = io.read_predictions_csv(run_dir / REVIEWED_FILE)
+    assert out.loc[0, C.OVERALL_EROSION] == 0.0  # 0.5 - old, floored
+    assert out.loc[0, C.OVERALL_TOTAL] == pytest.approx(max(preds.loc[0, C.OVERALL_NARROWING] + 0.5 - old, 0.0))
+    assert out.loc[0, C.OVERALL_NARROWING] == pytest.approx(preds.loc[0, C.OVERALL_NARROWING])
