@@ -31,7 +31,8 @@ class OracleDetector:
         self.calls.append((pid, limb, film.shape))
         ann = self.truth[(pid, limb)]
         return FilmDetection(limb=limb, boxes={o.site_id: o.box for o in ann.objects if o.site_id},
-                             sources={o.site_id: "detected" for o in ann.objects if o.site_id})
+                             sources={o.site_id: "detected" for o in ann.objects if o.site_id},
+                             carpus_box=ann.carpus_box)
 
 
 class ConstantEnsemble:
@@ -82,6 +83,9 @@ def test_predictor_wires_detections_crops_and_ensembles(phantom):
     assert (spread.drop(columns=rf + [contract.PATIENT_COLUMN]) == 0.1).all().all()
     record = result.detections.to_dict()
     assert record["box_sources"][f"{template[contract.PATIENT_COLUMN][0]}-LH"]["LH_pip__2"] == "detected"
+    # the hands detector's carpus box of every hand film, for `ra2 review export` (the carpus class's examples)
+    hands = {f"{p}-{lb}": list(a.carpus_box) for (p, lb), a in detector.truth.items() if lb in contract.HAND_LIMBS}
+    assert record["carpus"] == hands and len(hands) == 4
 
 
 def test_predictor_applies_the_context_model_before_the_missing_film_fallback(phantom):

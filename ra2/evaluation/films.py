@@ -25,7 +25,8 @@ def limb_layouts() -> dict[str, tuple[np.ndarray, dict[str, tuple[float, float]]
 
 def read_detections(path: str | Path) -> dict:
     """A ``detections.json`` (:meth:`ra2.pipeline.films.DetectionRecord.to_dict`): ``{"films": {"{patient}-{limb}":
-    {site id: box}}, "box_sources": {...: {site id: source}}, ...}``. Raises :class:`Ra2Error` naming the file
+    {site id: box}}, "box_sources": {...: {site id: source}}, "carpus": {hand film key: box} (files written before
+    2026-12-05 have none: an empty object), ...}``. Raises :class:`Ra2Error` naming the file
     when it is missing, not JSON or has no ``films``."""
     path = Path(path)
     if not path.is_file():
@@ -43,7 +44,17 @@ def read_detections(path: str | Path) -> dict:
             if site_id not in contract.SITE_BY_ID or len(box) != 4:
                 raise Ra2Error(f"{path}: film {key!r}: bad site {site_id!r} or box {box!r}")
     doc.setdefault("box_sources", {})
+    carpus = doc.setdefault("carpus", {})
+    if not isinstance(carpus, dict):
+        raise Ra2Error(f"{path}: 'carpus' must be an object of hand film key -> [y1, x1, y2, x2]")
+    for key, box in carpus.items():
+        if key.rsplit("-", 1)[-1] not in contract.HAND_LIMBS or not _four_numbers(box):
+            raise Ra2Error(f"{path}: carpus of {key!r}: expected a hand film key and [y1, x1, y2, x2], got {box!r}")
     return doc
+
+
+def _four_numbers(box) -> bool:
+    return isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)
 
 
 def _film(films_dir: Path, key: str) -> np.ndarray | None:

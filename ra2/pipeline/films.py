@@ -29,7 +29,9 @@ class DetectionRecord:
     """What detection did on a folder of films.
 
     ``boxes``: ``"{patient}-{limb}"`` -> site id -> box ``(y1, x1, y2, x2)`` in original-film pixels;
-    ``box_sources``: ``"{patient}-{limb}"`` -> site id -> box source; ``sources``: box source (detected /
+    ``box_sources``: ``"{patient}-{limb}"`` -> site id -> box source; ``carpus``: ``"{patient}-{limb}"`` (hand
+    films) -> the hands detector's carpus box ``(y1, x1, y2, x2)``, original-film pixels, where it gave one (the
+    region the wrist detectors ran on); ``sources``: box source (detected /
     reassigned / layout) -> count; ``missing``: films not found; ``failed``: ``"{patient}-{limb}"`` ->
     ``{"reason", "message"}`` for films that could not be read (``film_unreadable``) or detected
     (``detection_failed``); ``read``: films read.
@@ -38,6 +40,7 @@ class DetectionRecord:
     def __init__(self):
         self.boxes: dict[str, dict[str, list[float]]] = {}
         self.box_sources: dict[str, dict[str, str]] = {}
+        self.carpus: dict[str, list[float]] = {}
         self.sources: dict[str, int] = {}
         self.missing: list[str] = []
         self.failed: dict[str, dict[str, str]] = {}
@@ -47,6 +50,8 @@ class DetectionRecord:
         """Record a film's :class:`ra2.detection.detect.FilmDetection`."""
         self.boxes[key] = {s: [round(float(v), 2) for v in b] for s, b in found.boxes.items()}
         self.box_sources[key] = {s: str(v) for s, v in found.sources.items()}
+        if getattr(found, "carpus_box", None) is not None:
+            self.carpus[key] = [round(float(v), 2) for v in found.carpus_box]
         for s in found.sources.values():
             self.sources[s] = self.sources.get(s, 0) + 1
 
@@ -61,7 +66,7 @@ class DetectionRecord:
 
     def to_dict(self) -> dict:
         """The ``detections.json`` / ``training_boxes.json`` document."""
-        return {"films": self.boxes, "box_sources": self.box_sources, "sources": self.sources,
+        return {"films": self.boxes, "box_sources": self.box_sources, "carpus": self.carpus, "sources": self.sources,
                 "missing_films": self.missing,
                 "failed_films": self.failed,
                 "films_read": self.read}

@@ -10,7 +10,10 @@ For every patient a reader touched (at least one score or box in ``review_log.js
   did; for a user who wants to train on checked labels only.
 - the patients' films, copied (``{Patient_ID}-{limb}.<ext>``), so ``OUT`` is a complete training folder;
 - ``boxes.coco.json``: each film's boxes (the run's detected boxes; a box marked wrong left out; a box the reader
-  drew instead of it), labelled by site id, in COCO form (:func:`ra2.annotation_export.coco_document`), and
+  drew instead of it), labelled by site id, and on hand films the hands detector's ``{limb}_carpus`` region (the
+  run's carpus box from ``detections.json``; for runs that did not record it, the bounding box of the film's
+  wrist boxes, which is how the phantom's carpus region is drawn), in COCO form
+  (:func:`ra2.annotation_export.coco_document`), and
   ``annotations.json``: the same read through the project's importer (:func:`ra2.annotation_import.import_annotations`,
   which also derives the carpus crop from the wrist boxes), the file ``ra2 train-detectors`` reads. Boxes are
   ``(y1, x1, y2, x2)`` in pixels of the original film.
@@ -78,7 +81,7 @@ def export_review(run_dir: str | Path, out: str | Path, films_dir: str | Path | 
     mask.insert(0, contract.PATIENT_COLUMN, ids)
     mask.to_csv(out / MASK_FILE, index=False)
 
-    films, n_boxes, n_wrong, n_drawn = [], 0, 0, 0
+    films, n_boxes, n_wrong, n_drawn, n_carpus = [], 0, 0, 0, 0
     for pid in ids:
         for limb in contract.LIMBS:
             try:
@@ -105,6 +108,11 @@ def export_review(run_dir: str | Path, out: str | Path, films_dir: str | Path | 
                 else:
                     n_drawn += 1
                     boxes.append(LabelledBox(site, tuple(state), source=READER_SOURCE))
+            if boxes and limb in contract.HAND_LIMBS:
+                carpus = _carpus_box(store.run.carpus_box(pid, limb), boxes)
+                if carpus is not None:
+                    boxes.append(LabelledBox(f"{limb}_{contract.CARPUS_CLASS}", carpus, source="detected"))
+                    n_carpus += 1
             if boxes:
                 h, w = film_shape(src)
                 films.append((src.name, h, w, boxes))
@@ -116,4 +124,16 @@ def export_review(run_dir: str | Path, out: str | Path, films_dir: str | Path | 
         skipped = result.skipped
         write_annotations(out / ANNOTATIONS_FILE, result.films)
     return {"patients": len(ids), "joints_from_reader": int(reader.sum()), "films": len(films), "boxes": n_boxes,
-            "boxes_wrong": n_wrong, "boxes_drawn": n_drawn, "skipped": skipped}
+            "boxes_wrong": n_wrong, "boxes_drawn": n_drawn, "carpus_regions": n_carpus, "skipped": skipped}
+
+
+def _carpus_box(recorded, boxes) -> tuple[float, float, float, float] | None:
+    """The hands detector's carpus region of one hand film, ``(y1, x1, y2, x2)`` film pixels: the run's
+    ``recorded`` box, else the bounding box of the film's wrist boxes in ``boxes`` (:class:`LabelledBox` list),
+    else None (no wrist box)."""
+    if recorded is not None:
+        return tuple(float(v) for v in recorded)
+    wrist = np.array([b.box for b in boxes if contract.SITE_BY_ID[b.label].family == "wrist"], dtype=np.float64)
+    if not len(wrist):
+        return None
+    return (float(wrist[:, 0].min()), float(wrist[:, 1].min()), float(wrist[:, 2].max()), float(wrist[:, 3].max()))

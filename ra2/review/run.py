@@ -83,6 +83,11 @@ class ReviewRun:
         """Site id -> detected box ``[y1, x1, y2, x2]`` (original-film pixels) of one film; empty when none."""
         return dict(self.detections["films"].get(f"{patient}-{limb}", {}))
 
+    def carpus_box(self, patient: str, limb: str) -> list[float] | None:
+        """The hands detector's carpus box ``[y1, x1, y2, x2]`` (original-film pixels) of a hand film, or None
+        (not a hand film, none found, or a ``detections.json`` written before the carpus was recorded)."""
+        return self.detections.get("carpus", {}).get(f"{patient}-{limb}")
+
     def box_sources(self, patient: str, limb: str) -> dict[str, str]:
         """Site id -> box source (``detected`` / ``reassigned`` / ``layout`` ...) of one film."""
         return dict(self.detections.get("box_sources", {}).get(f"{patient}-{limb}", {}))

@@ -9,9 +9,10 @@ Files, in the run folder beside ``predictions.csv``:
   ``"ok"`` (the run's box stands), ``"wrong"`` (marked wrong), or ``[y1, x1, y2, x2]`` (a box the reader drew, in
   pixels of the original, unmirrored film).
 - ``reviewed.csv``: ``predictions.csv`` with the corrections applied (the last score of each joint wins), the
-  ``Overall_*`` columns moved by the same amounts as their joints, written atomically (:func:`ra2.io.write_predictions`)
-  in the template's order and checked against it (:func:`ra2.io.validate_predictions`). It is rebuilt from the
-  log after every correction and whenever a store opens, so it can always be thrown away.
+  ``Overall_*`` columns moved by their joints' change (:func:`moved_totals`), written atomically
+  (:func:`ra2.io.write_predictions`) in the template's order and checked against it
+  (:func:`ra2.io.validate_predictions`). It is rebuilt from the log after every correction and whenever a store
+  opens, so it can always be thrown away.
 
 Refusals (each one line, nothing written): an unknown patient or joint, a score that is not a whole number in the
 joint's range, a box that is not four numbers inside its film, and a *stale* action, whose ``old`` is not what the
@@ -38,6 +39,7 @@ import numpy as np
 
 from ra2 import Ra2Error, contract
 from ra2.review.run import ReviewRun
+from ra2.scoring.totals import TOTAL_PARTS
 
 log = logging.getLogger("ra2.review")
 
@@ -132,6 +134,20 @@ def _box_state(value, what: str):
     if isinstance(value, (list, tuple)) and len(value) == 4:
         return [round(_number(v, what), 2) for v in value]
     raise ReviewError(400, f"{what} must be \"ok\", \"wrong\" or a box [y1, x1, y2, x2], got {value!r}")
+
+
+def moved_totals(totals: np.ndarray, old_sums: np.ndarray, new_sums: np.ndarray) -> np.ndarray:
+    """``[P]`` patient totals moved by the change of the sums of their joints, ``old_sums`` -> ``new_sums``
+    (``[P]`` each): ``T' = T + S' - S``, floored at 0; an unchanged sum keeps its total exactly.
+
+    The run's totals are calibrated, ``log2(T + 1) = a log2(S + 1) + c`` (:mod:`ra2.scoring.totals`), not the
+    sums, so a total calibrated below its sum could go negative when a reader lowers its joints (the floor).
+    Moving them by the ratio of the sums in log2 space instead (how the calibration moves when ``a = 1``) was
+    measured and not kept: on the demo's 30 held-out patients, flagged joints set to gold lowered SC1 by 35.7%
+    with it against 33.5% with the change, but on the smoke demo, whose sums are near 0, the ratio blew the totals
+    up and raised SC1 by 32% (5.6% with the change) (``docs/review.md``)."""
+    moved = np.maximum(totals + (new_sums - old_sums), 0.0)
+    return np.where(new_sums == old_sums, totals, moved)
 
 
 class ReviewStore:
@@ -319,23 +335,19 @@ class ReviewStore:
     def _write_reviewed(self, values: np.ndarray) -> Path:
         """Write what ``reviewed.csv`` would hold with joint values ``values`` (``[P, 86]``) to a staging file
         beside it and check it against the template; returns the staging file, which the caller moves onto
-        ``reviewed.csv``. The predictions with ``values``; each ``Overall_*`` column moved by the sum of its joints'
-        changes, never below 0 (an unchanged run gives the predictions' own totals; the run's totals are
-        calibrated patient totals, not sums: :mod:`ra2.scoring.totals`). Not valid (e.g. the template
+        ``reviewed.csv``. The predictions with ``values``; each ``Overall_*`` column moved with its joints
+        (:func:`moved_totals`; an unchanged run gives the predictions' own totals). Not valid (e.g. the template
         rewritten on disk while the server runs): :class:`ReviewError` (400) with the first problem,
         the staging file removed and ``reviewed.csv`` untouched."""
         from ra2 import io
 
         frame = self.run.predictions.copy()
         values = np.asarray(values, dtype=np.float64)
-        delta = values - self.run.joint_values
         frame[list(contract.JOINT_COLUMNS)] = values
-        kinds = np.array([contract.SCORE_BY_COLUMN[c].kind for c in contract.JOINT_COLUMNS])
-        d_ero = delta[:, kinds == contract.EROSION].sum(axis=1)
-        d_nar = delta[:, kinds == contract.NARROWING].sum(axis=1)
-        frame[contract.OVERALL_EROSION] = np.maximum(frame[contract.OVERALL_EROSION] + d_ero, 0.0)
-        frame[contract.OVERALL_NARROWING] = np.maximum(frame[contract.OVERALL_NARROWING] + d_nar, 0.0)
-        frame[contract.OVERALL_TOTAL] = np.maximum(frame[contract.OVERALL_TOTAL] + d_ero + d_nar, 0.0)
+        for total, parts in TOTAL_PARTS.items():
+            idx = [contract.JOINT_COLUMNS.index(c) for c in parts]
+            frame[total] = moved_totals(frame[total].to_numpy(dtype=np.float64),
+                                        self.run.joint_values[:, idx].sum(axis=1), values[:, idx].sum(axis=1))
         staged = self.csv_path.with_name(f".{REVIEWED_FILE}.{os.getpid()}.{threading.get_ident()}.staged")
         try:
             io.write_predictions(frame, self.run.template, staged)

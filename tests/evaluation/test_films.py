@@ -35,6 +35,14 @@ def test_read_detections_names_the_file_and_the_problem(tmp_path):
     bad.write_text(json.dumps({"boxes": {}}))
     with pytest.raises(Ra2Error, match="no 'films' object"):
         read_detections(bad)
+    bad.write_text(json.dumps({"films": {}, "carpus": {"P1-LF": [0, 0, 1, 1]}}))
+    with pytest.raises(Ra2Error, match="carpus of 'P1-LF': expected a hand film key"):
+        read_detections(bad)
+    bad.write_text(json.dumps({"films": {}, "carpus": {"P1-LH": [0, 0, 1]}}))
+    with pytest.raises(Ra2Error, match=r"carpus of 'P1-LH'.*got \[0, 0, 1\]"):
+        read_detections(bad)
+    bad.write_text(json.dumps({"films": {}}))  # written before the carpus was recorded
+    assert read_detections(bad)["carpus"] == {}
 
 
 def test_crops_of_cells_are_cut_around_their_site_box(phantom):

@@ -15,7 +15,7 @@ from review_run import fake_run
 from ra2 import Ra2Error, io
 from ra2 import contract as C
 from ra2.review.run import flag_cells, open_run
-from ra2.review.store import LOG_FILE, REVIEWED_FILE, ReviewError, ReviewStore, hold_folder
+from ra2.review.store import LOG_FILE, REVIEWED_FILE, ReviewError, ReviewStore, hold_folder, moved_totals
 
 
 @pytest.fixture
@@ -25,6 +25,11 @@ def run_dir(phantom, tmp_path):
 
 def _store(phantom, run_dir, gold=True):
     return ReviewStore(open_run(run_dir, phantom / "test", phantom / "gold.csv" if gold else None))
+
+
+def carpus_of(film):
+    """The carpus region's box of an imported hand film (the object without a site), as a one-item list."""
+    return [o.box for o in film.objects if o.site_id is None]
 
 
 def _files(run_dir):
@@ -294,6 +299,20 @@ def test_export_feeds_the_training_csv_reader_and_the_annotation_importer(phanto
     sites = {o.site_id: o for o in films["LH"].objects}
     assert "LH_pip__3" not in sites and sites["LH_pip__4"].box == tuple(drawn)
     assert films["LH"].carpus_box is not None  # the importer derived the wrist detectors' crop
+    # the hands detector's carpus region: this run's detections.json has none, so the wrist boxes' bounding box
+    wrist = np.array([o.box for o in films["LH"].objects if o.site_id and "wrist" in o.site_id])
+    carpus = [o.box for o in films["LH"].objects if o.site_id is None]
+    assert carpus == [pytest.approx((*wrist[:, :2].min(axis=0), *wrist[:, 2:].max(axis=0)))]
+    assert [o.box for o in films["LF"].objects if o.site_id is None] == []
+    # a run that recorded the carpus box the hands detector found exports that one
+    det = json.loads((run_dir / "detections.json").read_text())
+    det["carpus"] = {f"{pid}-LH": [10.0, 12.0, 40.0, 44.0]}
+    (run_dir / "detections.json").write_text(json.dumps(det))
+    assert main(["review", "export", "--predictions", str(run_dir), "--films", str(phantom / "test"),
+                 "--out", str(tmp_path / "export3")]) == 0
+    films3 = {f.limb: f for f in read_annotations(tmp_path / "export3" / "annotations.json")}
+    assert [o.box for o in films3["LH"].objects if o.site_id is None] == [(10.0, 12.0, 40.0, 44.0)]
+    assert [o.box for o in films3["RH"].objects if o.site_id is None] == carpus_of(films["RH"])
     gold = {f"{a.patient_id}-{a.limb}": a for a in read_annotations(phantom / "gold_annotations.json")}
     g = {o.site_id: o.box for o in gold[f"{pid}-RF"].objects if o.site_id}
     assert {o.site_id: o.box for o in films["RF"].objects} == pytest.approx(g)
@@ -327,19 +346,59 @@ def test_command_line_mistakes_are_one_line(phantom, run_dir, tmp_path, capsys):
 
 
 def test_totals_move_with_their_joints_and_never_below_zero(phantom, run_dir):
-    """The run's Overall_* are calibrated totals, not sums: a correction moves them by its change, floored at 0."""
+    """The run's Overall_* are calibrated totals, not sums: a correction moves each by its joints' change, floored
+    at 0; the other patients' totals stay as they were."""
     preds = io.read_predictions_csv(run_dir / "predictions.csv")
     preds.loc[0, C.OVERALL_EROSION] = 0.5  # a calibrated total below its joints' sum
     preds.loc[0, C.OVERALL_TOTAL] = preds.loc[0, C.OVERALL_NARROWING] + 0.5
     preds.to_csv(run_dir / "predictions.csv", index=False)
     store = _store(phantom, run_dir)
     row, pid = 0, store.run.patient_ids[0]
-    col = max((c for c in C.JOINT_COLUMNS if C.SCORE_BY_COLUMN[c].kind == C.EROSION),
-              key=lambda c: store.values[row, C.JOINT_COLUMNS.index(c)])
-    old = store.values[row, C.JOINT_COLUMNS.index(col)]
+    erosion = [c for c in C.JOINT_COLUMNS if C.SCORE_BY_COLUMN[c].kind == C.EROSION]
+    col = max(erosion, key=lambda c: preds.loc[row, c])
+    old = preds.loc[row, col]
     assert old > 0.5
     _score(store, pid, col, 0)
     out = io.read_predictions_csv(run_dir / REVIEWED_FILE)
     assert out.loc[0, C.OVERALL_EROSION] == 0.0  # 0.5 - old, floored
-    assert out.loc[0, C.OVERALL_TOTAL] == pytest.approx(max(preds.loc[0, C.OVERALL_NARROWING] + 0.5 - old, 0.0))
+    t = preds.loc[0, C.OVERALL_TOTAL]
+    assert out.loc[0, C.OVERALL_TOTAL] == pytest.approx(max(t - old, 0), abs=1e-4)
     assert out.loc[0, C.OVERALL_NARROWING] == pytest.approx(preds.loc[0, C.OVERALL_NARROWING])
+    others = out.drop(index=0)[list(C.OVERALL_COLUMNS)].to_numpy()
+    assert others == pytest.approx(preds.drop(index=0)[list(C.OVERALL_COLUMNS)].to_numpy())
+
+
+def test_moved_totals_follow_the_joints_change_and_stop_at_zero():
+    t, s = np.array([7.0, 3.0, 0.5, 12.3]), np.array([7.0, 0.0, 6.0, 12.0])
+    new = np.array([10.0, 5.0, 0.0, 12.0])
+    # a plain sum becomes the new sum; a calibrated total moves by the change (3 + 5), not by its ratio
+    # (which would give 4 x 6 - 1 = 23); a drop below 0 stops at 0; an unchanged sum keeps its total exactly
+    np.testing.assert_array_equal(moved_totals(t, s, new), [10.0, 8.0, 0.0, 12.3])
+
+
+@pytest.mark.thorough
+def test_an_export_trains_the_detectors_and_the_ensembles_then_predicts(phantom, run_dir, tmp_path):
+    """What `ra2 review export` writes is what `ra2 train --train-detectors` takes: the reviewed patients (every
+    one the reader touched, with a box marked wrong) train the four detectors and the ensembles, and the trained
+    folder predicts a valid predictions.csv."""
+    from ra2.cli import main
+
+    store = _store(phantom, run_dir)
+    for i, pid in enumerate(store.run.patient_ids):
+        _score(store, pid, "LH_pip_E__2", i % 3)
+    pid = store.run.patient_ids[0]
+    store.submit({"kind": "box", "reader": "ann", "patient": pid, "joint": "RH_pip__3", "old": "ok", "new": "wrong"})
+    out = tmp_path / "export"
+    assert main(["review", "export", "--predictions", str(run_dir), "--films", str(phantom / "test"),
+                 "--out", str(out)]) == 0
+    models = tmp_path / "models"
+    assert main(["train", "--train", str(out), "--models", str(models), "--profile", "smoke", "--train-detectors",
+                 "--no-progress"]) == 0
+    for name in C.DETECTORS:
+        meta = json.loads((models / "detectors" / name / "metadata.json").read_text())
+        assert meta["n_images"] > 0, name
+    trained = json.loads((models / "pipeline.json").read_text())
+    assert trained["patients"] == len(store.run.patient_ids)
+    assert main(["predict", "--test", str(phantom / "test"), "--models", str(models), "--output",
+                 str(tmp_path / "pred"), "--no-progress"]) == 0
+    assert io.validate_predictions(tmp_path / "pred" / "predictions.csv", phantom / "test" / "template.csv") == []
