@@ -353,8 +353,9 @@ def _cpu() -> RegressorProfile:
                                stem_pool=True, dropout_max=0.2, bn_momentum=0.9)
             for d in contract.DATASETS}
     # Batches of 64 at 1e-3 x sqrt(2), 25 per epoch (the same crops per epoch as 50 of 32), validated every
-    # second epoch, fused batch norm: a member trains about 1.8-2.2x faster at a validation log2 RMSE within
-    # the seed-to-seed noise (narrowing fold 0, two seeds each: 0.3185 vs 0.3236, seeds differ by 0.007);
+    # second epoch, fused batch norm: a member trains 1.3-1.5x faster on a quiet machine (1.8-2.2x was measured on a
+    # shared one) at a validation log2 RMSE within the seed-to-seed noise (narrowing fold 0, two seeds each:
+    # 0.3185 vs 0.3236, seeds differ by 0.007);
     # batches of 128 were worse (0.3336) (docs/regressors.md, "A faster training step").
     train = {d: TrainConfig(batch_size=64, epochs=40, patience=10,
                             learning_rate=1e-3 * math.sqrt(2), lr_schedule="cosine", loss="log2_mse",
@@ -384,10 +385,11 @@ def _demo() -> RegressorProfile:
     totals): SC1/SC2/SC3 67.9/44.5/33.5% better than the training-mean baseline, the groups' quadratic kappa
     0.32-0.82 (docs/pipeline.md, "The demo")."""
     prof = _cpu()
-    # The cpu step trains a member about 2x faster than the 32-crop step the demo had (docs/regressors.md), so the
-    # same minutes buy 1.5-6x the epochs: with 8 / 16 / 4 epochs of 32-crop steps the demo was 61.0/28.5/21.4%
-    # better than the baseline (hand and wrist erosion kappa 0.06 / 0.03: hand erosion never left its prior);
-    # with these 64.4/34.6/25.4% (kappa 0.27 / 0.33) in 439 s of regressor training instead of 277 s.
+    # The cpu step trains a member 1.3-1.5x faster than the 32-crop step the demo had (quiet machine;
+    # docs/regressors.md), and an epoch is 25 steps of 64 crops instead of 50 of 32. With 8 / 16 / 4 epochs of
+    # the old step the demo was 61.0/28.5/21.4% better than the baseline (hand and wrist erosion kappa
+    # 0.06 / 0.03: hand erosion never left its prior); with these 64.4/34.6/25.4% (kappa 0.27 / 0.33) in 439 s
+    # of regressor training instead of 277 s.
     epochs = {"narrowing": 12, "foot_erosion": 24, "hand_erosion": 24}
     for d, t in prof.training.items():
         prof.training[d] = dataclasses.replace(t, epochs=epochs[d], patience=100, val_every=2)
