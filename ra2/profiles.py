@@ -355,8 +355,8 @@ def _cpu() -> RegressorProfile:
     # Batches of 64 at 1e-3 x sqrt(2), 25 per epoch (the same crops per epoch as 50 of 32), validated every
     # second epoch, fused batch norm: a member trains 1.3-1.5x faster on a quiet machine (1.8-2.2x was measured on a
     # shared one) at a validation log2 RMSE within the seed-to-seed noise (narrowing fold 0, two seeds each:
-    # 0.3185 vs 0.3236, seeds differ by 0.007);
-    # batches of 128 were worse (0.3336) (docs/regressors.md, "A faster training step").
+    # 0.3185 vs 0.3236, seeds differ by 0.007); batches of 128 were worse (0.3336) (docs/regressors.md,
+    # "A faster training step").
     train = {d: TrainConfig(batch_size=64, epochs=40, patience=10,
                             learning_rate=1e-3 * math.sqrt(2), lr_schedule="cosine", loss="log2_mse",
                             steps_per_epoch=25, sampling="none", val_every=2)
