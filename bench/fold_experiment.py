@@ -9,7 +9,8 @@ splits the training patients into the profile's folds (:func:`ra2.scoring.folds.
 the ensembles use), trains one member on every fold but ``--fold`` and reports its validation per-joint log2
 RMSE beside the fold's baseline (every validation crop predicted as the mean score of the fold's training
 crops), and the RMSE at the zero cut-off that is best on the same fold (optimistic: for comparing recipes
-that shift the predictions, such as oversampling) and the mean prediction per true score. The held-out
+that shift the predictions, such as oversampling), the validation RMSE per joint group and the mean prediction
+per true score. The held-out
 ``PHANTOM/test`` patients are never read, so recipes chosen here do not see them. Each run appends one
 JSON line to ``--log`` (default ``PHANTOM/../fold_experiments.jsonl``).
 """
@@ -44,6 +45,7 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     from ra2.profiles import regressor_profile
     from ra2.scoring.data import build_crop_sets
     from ra2.scoring.folds import fold_indices, patient_folds
+    from ra2.scoring.context import site_group
     from ra2.scoring.metrics import log2_rmse
     from ra2.scoring.thresholds import search_threshold
     from ra2.scoring.train import train_member
@@ -85,6 +87,7 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     gold = crops.labels[va]
     baseline = log2_rmse(np.full(len(va), crops.labels[tr].mean()), gold)
     cutoff, curve = search_threshold(pred, gold)
+    groups = np.array([site_group(str(c)) for c in crops.columns[va]])
     return {
         "dataset": dataset, "profile": profile, "fold": fold, "input_size": net.input_size,
         "net_changes": net_changes or {}, "train_changes": train_changes or {},
@@ -95,6 +98,9 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
         "improvement": 1.0 - meta["validation"]["log2_rmse"] / baseline,
         # the zero cut-off searched on this same validation fold: optimistic, for comparing recipes only
         "val_cutoff": cutoff, "val_log2_rmse_at_cutoff": curve[cutoff],
+        # per joint group (mcp_hand, wrist_hand, mtp_foot, ...): where a recipe helps or hurts
+        "val_log2_rmse_by_group": {g: round(log2_rmse(pred[groups == g], gold[groups == g]), 4)
+                                   for g in sorted(set(groups))},
         "mean_prediction_by_score": {int(v): round(float(pred[np.rint(gold) == v].mean()), 3)
                                      for v in np.unique(np.rint(gold[np.isfinite(gold)]))},
         "best_epoch": meta["best_epoch"], "epochs_run": meta["epochs_run"],

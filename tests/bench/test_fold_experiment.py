@@ -26,6 +26,15 @@ def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
     # a cut-off of 0 is among the candidates, so the searched one can only match or beat the raw RMSE
     assert res["val_log2_rmse_at_cutoff"] <= res["val_log2_rmse"] + 1e-12
     assert sorted(res["mean_prediction_by_score"]) == sorted(set(np.rint(crops.labels[va]).astype(int).tolist()))
+    # the per-group errors cover the validation crops' groups and pool back to the fold's error
+    from ra2.scoring.context import site_group
+    counts = {}
+    for c in crops.columns[va]:
+        counts[site_group(str(c))] = counts.get(site_group(str(c)), 0) + 1
+    by_group = res["val_log2_rmse_by_group"]
+    assert set(by_group) == set(counts) and {"wrist_hand", "mcp_hand"} <= set(by_group)
+    pooled = sum(counts[g] * by_group[g] ** 2 for g in counts) / len(va)
+    assert np.sqrt(pooled) == pytest.approx(res["val_log2_rmse"], abs=1e-3)
 
 
 def test_fold_experiment_network_and_patience_overrides(phantom, tmp_path):
