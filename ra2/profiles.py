@@ -345,8 +345,8 @@ def _cpu() -> RegressorProfile:
     log2 error as the loss (the
     challenge metric itself; MAE drives the rare non-zero erosions to 0), BatchNorm momentum 0.9 (the moving
     statistics must settle within a few hundred steps), natural sampling (``docs/regressors.md`` says why not
-    the thesis's balanced sampling at this budget); the erosion sets repeat their non-zero crops 4x with
-    weight 1/4 and start their output at the prior; hand erosion trains 120 epochs (patience 30): about 4-18
+    the thesis's balanced sampling at this budget); every data set repeats its non-zero crops 4x with
+    weight 1/4 and starts its output at the prior; hand erosion trains 120 epochs (patience 30): about 4-18
     minutes per member on an idle 2-core CPU; what ``docs/regressors.md`` measures."""
     nets = {d: RegressorConfig(architecture="densenet88", dataset=d, input_size=48, growth_rate=12,
                                blocks=(4, 8, 6), stem_filters=24, stem_kernel=7, stem_strides=2,
@@ -364,8 +364,11 @@ def _cpu() -> RegressorProfile:
     # Erosion (7-9% non-zero; a hand-erosion fold has 9,400 crops, each seen about 7 times in 2,000 steps)
     # learns the rare scores far better with them repeated 4x and weighted 1/4 (same expected loss, less
     # gradient noise): fold 0 22.8% better than its baseline vs 9.6% (hands), 39.6% vs 32.5% (feet)
-    # (docs/regressors.md, session 4).
-    for d in ("foot_erosion", "hand_erosion"):
+    # (docs/regressors.md, session 4). Narrowing (14% non-zero) too, since 2026-12-06: validation log2 RMSE
+    # 0.3282 -> 0.3153 and 0.3362 -> 0.3128 on one fold with two seeds (wrist joints 0.409 -> 0.383, 0.428 ->
+    # 0.391), and in the demo of seed 2 wrist narrowing's kappa 0.11 -> 0.50 (docs/regressors.md, "Narrowing
+    # oversampled").
+    for d in ("foot_erosion", "hand_erosion", "narrowing"):
         train[d] = dataclasses.replace(train[d], oversample=4, oversample_unbiased=True, prior_bias=True)
     # Hand erosion learns slowly (members improve until the last epochs of the cosine decay): fold 0 is
     # 22.8% better than its baseline with 40 epochs, 25.8% with 60, 33.1% with 90, 34.3% with 120 (6,000
@@ -405,7 +408,7 @@ blocks; sized by the FLOP estimate in ``docs/benchmarks.md`` ("The full profile 
 
 def _full() -> RegressorProfile:
     """The ``cpu`` recipe at GPU sizes: the same loss (squared log2 error), cosine schedule, natural sampling with
-    the erosion sets' 4x weighted oversampling and prior bias, BatchNorm momentum, dropout, 5 folds and
+    every data set's 4x weighted oversampling and prior bias, BatchNorm momentum, dropout, 5 folds and
     test-time augmentation rule, with a wider and deeper network (:data:`FULL_NETWORK`), 64 px crops, batches of
     64 and 1.5x the epochs (hand erosion, which was still improving at the end of the ``cpu`` budget, 160).
 
