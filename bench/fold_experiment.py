@@ -43,9 +43,9 @@ def run(data_dir: str | Path, dataset: str, profile: str = "cpu", fold: int = 0,
     :class:`~ra2.scoring.models.RegressorConfig` fields to replace (e.g. ``{"stem_strides": 1}``).
     """
     from ra2.profiles import regressor_profile
+    from ra2.scoring.context import site_group
     from ra2.scoring.data import build_crop_sets
     from ra2.scoring.folds import fold_indices, patient_folds
-    from ra2.scoring.context import site_group
     from ra2.scoring.metrics import log2_rmse
     from ra2.scoring.thresholds import search_threshold
     from ra2.scoring.train import train_member

@@ -385,8 +385,8 @@ def _demo() -> RegressorProfile:
     second epoch) cut to what ``make demo`` can afford (about 9.5 minutes for the three ensembles on an idle
     2-core CPU): 2 folds, 24 epochs for narrowing and foot erosion, 30 for hand erosion. On the demo's phantom
     (detected crops, the whole demo, films at 0.6 of full size, the patient context stage with trees and
-    totals) of seeds 0 / 1 / 2: SC1 79.8 / 80.5 / 81.8%, SC2 50.2 / 41.2 / 31.7%, SC3 40.5 / 26.5 / 20.2% better
-    than the training-mean baseline (docs/pipeline.md, "The demo")."""
+    totals, narrowing oversampled like erosion) of seeds 0 / 1 / 2: SC1 80.9 / 79.1 / 83.3%, SC2 50.3 / 45.0 /
+    39.0%, SC3 40.5 / 26.5 / 20.1% better than the training-mean baseline (docs/pipeline.md, "The demo")."""
     prof = _cpu()
     # The cpu step trains a member 1.3-1.5x faster than the 32-crop step the demo had (quiet machine;
     # docs/regressors.md), and an epoch is 25 steps of 64 crops instead of 50 of 32. With 8 / 16 / 4 epochs of
