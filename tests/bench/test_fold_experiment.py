@@ -1,5 +1,7 @@
 """bench/fold_experiment.py: one member on one fold, reported beside the fold's baseline."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -28,9 +30,7 @@ def test_fold_experiment_reports_the_folds_baseline(phantom, tmp_path):
     assert sorted(res["mean_prediction_by_score"]) == sorted(set(np.rint(crops.labels[va]).astype(int).tolist()))
     # the per-group errors cover the validation crops' groups and pool back to the fold's error
     from ra2.scoring.context import site_group
-    counts = {}
-    for c in crops.columns[va]:
-        counts[site_group(str(c))] = counts.get(site_group(str(c)), 0) + 1
+    counts = Counter(site_group(str(c)) for c in crops.columns[va])
     by_group = res["val_log2_rmse_by_group"]
     assert set(by_group) == set(counts) and {"wrist_hand", "mcp_hand"} <= set(by_group)
     pooled = sum(counts[g] * by_group[g] ** 2 for g in counts) / len(va)
