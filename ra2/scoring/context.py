@@ -19,7 +19,10 @@ fitted on the ensembles' out-of-fold predictions of the training patients, from 
 Two learners per data set, the one with the lower cross-fitted per-joint log2 RMSE kept:
 
 - **linear**: ridge regression on the features (where joints are not correlated the weights go to 0 and
-  the stage reproduces the ensemble);
+  the stage reproduces the ensemble). A joint's features are clipped to the range each feature had in the
+  fit before the weights apply: ``own_squared`` and ``own_x_patient`` of a patient more damaged than any
+  training patient would otherwise extrapolate (the demo of seed 0 had every MTP of its heaviest patient's left
+  foot, raw predictions 3.0-4.0, corrected to the maximum 10);
 - **trees**: gradient-boosted regression trees (:mod:`ra2.scoring.trees`) on the features plus the joint's
   group as a code (:data:`SITE_GROUPS`), which lets the correction differ between, say, wrist and finger
   narrowing and bend where the linear one cannot.
@@ -143,6 +146,20 @@ def _ridge(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
     return np.linalg.solve(x.T @ x + penalty, x.T @ y)
 
 
+def _fit_linear(x: np.ndarray, y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ridge weights (:func:`_ridge`) of the design ``x`` ``[N, F + 1]`` (ones last) and the range of its ``F``
+    features: ``(weights [F + 1], lowest [F], highest [F])``."""
+    return _ridge(x, y, ridge), x[:, :-1].min(axis=0), x[:, :-1].max(axis=0)
+
+
+def _predict_linear(weights, x: np.ndarray, lowest=None, highest=None) -> np.ndarray:
+    """``x`` ``[N, F + 1]`` (ones last) times ``weights`` ``[F + 1]``, each feature first clipped to
+    ``[lowest, highest]`` (``[F]`` each; no clipping where None)."""
+    if lowest is not None:
+        x = np.concatenate([np.clip(x[:, :-1], lowest, highest), x[:, -1:]], axis=1)
+    return x @ np.asarray(weights, dtype=np.float64)
+
+
 def _to_scores(z: np.ndarray, top: np.ndarray | float) -> np.ndarray:
     """log2(x + 1) predictions -> scores, clipped to ``[0, top]``."""
     return np.clip(2.0 ** np.maximum(z, 0.0) - 1.0, 0.0, top)
@@ -161,6 +178,9 @@ class ContextModel:
     totals: dict[str, list[float]] = field(default_factory=dict)  # Overall_* column -> [a, c]
     features: list[str] = field(default_factory=lambda: list(FEATURES))  # a prefix of FEATURES
     trees: dict[str, dict] = field(default_factory=dict)  # data set -> boosted trees (ra2.scoring.trees)
+    # data set -> [lowest, highest] of each linear feature in the fit (the features are clipped to it); a
+    # context.json written before 2026-12-06 has none and its features are not clipped
+    linear_range: dict[str, list[list[float]]] = field(default_factory=dict)
 
     def learner(self, dataset: str) -> str:
         """``"trees"`` or ``"linear"``: what corrects ``dataset``'s joints."""
@@ -180,8 +200,9 @@ class ContextModel:
             if d in self.trees:
                 z = predict_trees(self.trees[d], _tree_design(feats, cols)).reshape(len(cols), len(raw))
             else:
-                w = np.asarray(self.weights[d], dtype=np.float64)
-                z = (_design(feats, cols, len(self.features)) @ w).reshape(len(cols), len(raw))
+                lowest, highest = self.linear_range.get(d, (None, None))
+                z = _predict_linear(self.weights[d], _design(feats, cols, len(self.features)), lowest,
+                                    highest).reshape(len(cols), len(raw))
             for i, c in enumerate(cols):
                 out[c] = _to_scores(z[i], _SCORE[c].max_score)
         return out
@@ -213,7 +234,7 @@ class ContextModel:
             model = cls(**doc)
         except (json.JSONDecodeError, TypeError, AttributeError) as exc:
             raise Ra2Error(f"{path}: not a context model: {exc}") from exc
-        for name in ("weights", "thresholds", "fill", "totals", "trees"):
+        for name in ("weights", "thresholds", "fill", "totals", "trees", "linear_range"):
             if not isinstance(getattr(model, name), dict):
                 raise Ra2Error(f"{path}: {name} must be a JSON object")
         lacking = [d for d in contract.DATASETS if not isinstance(model.thresholds.get(d), (int, float))]
@@ -227,6 +248,10 @@ class ContextModel:
         bad = [d for d in contract.DATASETS if d not in model.trees and len(model.weights.get(d, ())) != n + 1]
         if bad:
             raise Ra2Error(f"{path}: needs {n + 1} weights for data set {bad[0]!r}")
+        for d, bounds in model.linear_range.items():
+            if (d not in contract.DATASETS or not isinstance(bounds, list) or len(bounds) != 2
+                    or any(not isinstance(b, list) or len(b) != n for b in bounds)):
+                raise Ra2Error(f"{path}: linear_range of {d!r} must be [lowest, highest], {n} values each")
         for d, trees in model.trees.items():
             problem = "not a data set" if d not in contract.DATASETS else check_trees(trees)
             if problem is None and trees["n_features"] != len(FEATURES) + 1:
@@ -270,7 +295,7 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
     fill = {c: float(np.nanmean(raw[c])) if raw[c].notna().any() else 0.0 for c in cols}
     feats = features(raw.fillna(fill))
     fold_of = np.random.default_rng(seed).permutation(len(raw)) % n_folds
-    weights, trees, thresholds, report = {}, {}, {}, {}
+    weights, trees, thresholds, report, linear_range = {}, {}, {}, {}, {}
     cut = pd.DataFrame(np.nan, index=raw.index, columns=cols)  # cross-fitted, cut joint predictions
     for d, dcols in _DATASET_COLUMNS.items():
         truth = np.concatenate([gold[c].to_numpy() for c in dcols])
@@ -278,7 +303,8 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
         y = log_transform(truth)
         folds = np.tile(fold_of, len(dcols))
         top = np.concatenate([np.full(len(raw), _SCORE[c].max_score) for c in dcols])
-        fits = {"linear": (_design(feats, dcols), lambda x, yy: _ridge(x, yy, ridge), lambda m, x: x @ m),
+        fits = {"linear": (_design(feats, dcols), lambda x, yy: _fit_linear(x, yy, ridge),
+                           lambda m, x: _predict_linear(m[0], x, m[1], m[2])),
                 "trees": (_tree_design(feats, dcols), lambda x, yy: fit_trees(x, yy, seed=seed), predict_trees)}
         tried = {}
         for name in learners:
@@ -297,7 +323,8 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
         _, thresholds[d], corrected = tried[best]
         final = {name: fit(x[known], y[known]) for name, (x, fit, _) in fits.items()
                  if name == "linear" or name == best}  # the ridge weights are kept whichever learner wins
-        weights[d] = final["linear"].tolist()
+        weights[d] = final["linear"][0].tolist()
+        linear_range[d] = [final["linear"][1].tolist(), final["linear"][2].tolist()]
         if best == "trees":
             trees[d] = final["trees"]
         cut[list(dcols)] = apply_threshold(corrected, thresholds[d]).reshape(len(dcols), len(raw)).T
@@ -308,7 +335,7 @@ def fit_context(raw: pd.DataFrame, gold: pd.DataFrame, n_folds: int = 5, ridge: 
                      "n_joints": int(known.sum())}
     totals, totals_report = fit_totals(cut, gold, fold_of)
     return ContextModel(weights=weights, thresholds=thresholds, fill=fill, ridge=ridge, totals=totals,
-                        features=list(FEATURES), trees=trees,
+                        features=list(FEATURES), trees=trees, linear_range=linear_range,
                         report={"cross_fitted": report, "n_patients": int(len(raw)), "n_folds": n_folds,
                                 "features": list(FEATURES), "totals": totals_report})
 

@@ -226,3 +226,41 @@ def test_a_context_json_of_six_linear_features_still_predicts_as_it_did(tmp_path
     (tmp_path / "context.json").write_text(json.dumps(doc))
     with pytest.raises(Ra2Error, match="trees of 'narrowing': tree 0: a child outside the tree"):
         load_context(tmp_path)
+
+
+def test_linear_features_are_clipped_to_the_range_of_the_fit(tmp_path):
+    """A patient more damaged than any training patient: the linear learner's squared and product features
+    would extrapolate (seed 0's demo had a foot's MTPs, raw 3-4, corrected to 10); clipped to the range each
+    feature had in the fit, the correction stays what the edge of that range gives."""
+    raw, gold = context_patients(60, 10, context_matters=True)
+    model = fit_context(raw, gold, learners=("linear",))
+    f = features(raw)
+    for d, (lowest, highest) in model.linear_range.items():
+        cols = [c for c in COLS if contract.SCORE_BY_COLUMN[c].dataset == d]
+        x = np.concatenate([f[c] for c in cols])
+        np.testing.assert_allclose(lowest, x.min(axis=0))
+        np.testing.assert_allclose(highest, x.max(axis=0))
+    # by hand: only own_squared counts, at 0.5, and the fit saw own_squared up to 4 (own = log2(x + 1) = 2)
+    weights = [0.0] * len(FEATURES) + [0.0]
+    weights[FEATURES.index("own_squared")] = 0.5
+    lowest, highest = [0.0] * len(FEATURES), [100.0] * len(FEATURES)
+    highest[FEATURES.index("own_squared")] = 4.0
+    hand = ContextModel(weights={d: weights for d in contract.DATASETS},
+                        thresholds={d: 0.0 for d in contract.DATASETS}, fill={c: 0.0 for c in COLS},
+                        linear_range={d: [lowest, highest] for d in contract.DATASETS})
+    patient = pd.DataFrame(np.zeros((1, len(COLS))), columns=COLS)
+    patient["LH_pip_E__2"] = 15.0  # own = 4, own_squared = 16, clipped to 4: z = 2, a score of 3
+    patient["LH_pip_E__3"] = 1.0  # own = 1, own_squared = 1 (inside the range): z = 0.5, a score of 2**0.5 - 1
+    out = hand.corrected(patient)
+    assert out.loc[0, "LH_pip_E__2"] == pytest.approx(3.0)
+    assert out.loc[0, "LH_pip_E__3"] == pytest.approx(2 ** 0.5 - 1)
+    unclipped = ContextModel(weights=hand.weights, thresholds=hand.thresholds, fill=hand.fill)
+    assert unclipped.corrected(patient).loc[0, "LH_pip_E__2"] == pytest.approx(5.0)  # 2**8 - 1, cut to hand max 5
+    # saved and read back with its ranges; a range of the wrong length is refused by name
+    hand.save(tmp_path / "context.json")
+    assert load_context(tmp_path).corrected(patient).loc[0, "LH_pip_E__2"] == pytest.approx(3.0)
+    doc = json.loads((tmp_path / "context.json").read_text())
+    doc["linear_range"]["narrowing"] = [lowest, highest[:3]]
+    (tmp_path / "context.json").write_text(json.dumps(doc))
+    with pytest.raises(Ra2Error, match="linear_range of 'narrowing' must be"):
+        load_context(tmp_path)
