@@ -382,7 +382,7 @@ def _cpu() -> RegressorProfile:
 
 def _demo() -> RegressorProfile:
     """The ``cpu`` networks and step (batches of 64, 25 per epoch, 1.41e-3 with a cosine decay, validated every
-    second epoch) cut to what ``make demo`` can afford (about 11 minutes for the three ensembles on an idle
+    second epoch) cut to what ``make demo`` can afford (9.5-11 minutes for the three ensembles on an idle
     2-core CPU): 2 folds, 24 epochs for narrowing and foot erosion, 45 for hand erosion. On the demo's phantom
     (detected crops, the whole demo, films at 0.6 of full size, the patient context stage with trees and
     totals (its linear learner clipped to its fitted range), narrowing oversampled like erosion) of seeds 0 / 1 /

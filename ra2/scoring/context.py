@@ -21,8 +21,8 @@ Two learners per data set, the one with the lower cross-fitted per-joint log2 RM
 - **linear**: ridge regression on the features (where joints are not correlated the weights go to 0 and
   the stage reproduces the ensemble). A joint's features are clipped to the range each feature had in the
   fit before the weights apply: ``own_squared`` and ``own_x_patient`` of a patient more damaged than any
-  training patient would otherwise extrapolate (the demo of seed 0 had every MTP of its heaviest patient's left
-  foot, raw predictions 3.0-4.0, corrected to the maximum 10);
+  training patient would otherwise extrapolate (the demo of seed 0 had MTP 2-5 of its heaviest patient's left
+  foot, raw predictions 3.0-4.0, all corrected to the maximum 10);
 - **trees**: gradient-boosted regression trees (:mod:`ra2.scoring.trees`) on the features plus the joint's
   group as a code (:data:`SITE_GROUPS`), which lets the correction differ between, say, wrist and finger
   narrowing and bend where the linear one cannot.

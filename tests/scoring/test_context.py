@@ -230,7 +230,7 @@ def test_a_context_json_of_six_linear_features_still_predicts_as_it_did(tmp_path
 
 def test_linear_features_are_clipped_to_the_range_of_the_fit(tmp_path):
     """A patient more damaged than any training patient: the linear learner's squared and product features
-    would extrapolate (seed 0's demo had a foot's MTPs, raw 3-4, corrected to 10); clipped to the range each
+    would extrapolate (seed 0's demo had MTP 2-5 of a foot, raw 3-4, corrected to 10); clipped to the range each
     feature had in the fit, the correction stays what the edge of that range gives."""
     raw, gold = context_patients(60, 10, context_matters=True)
     model = fit_context(raw, gold, learners=("linear",))
