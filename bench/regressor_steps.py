@@ -16,6 +16,12 @@ GPU machine, whose image has JAX but no TensorFlow (``docs/benchmarks.md``, "The
 the networks, the loss and the optimizer are Keras code, the same on both.
 
     PYTHONPATH=. python bench/regressor_steps.py [--mixed-precision on] [--steps 30] [--json out.json]
+
+``--ratio`` times instead the ``cpu`` hand-erosion step as it was before issue 21 (growth 12, Keras 3's batch
+norm, batches of 32), as committed since 2026-12-04 (fused batch norm, batches of 64) and at growth 8 (tried on
+2026-12-07, not kept: its members were worse at the challenge's size), in one process, in alternation over
+``--rounds`` rounds, the best round of each kept: the milliseconds per training crop and each step's speed-up over
+the first (``docs/regressors.md``, "A faster training step").
 """
 
 from __future__ import annotations
@@ -45,6 +51,50 @@ def candidates() -> dict:
         net = base_net.replace(input_size=px, growth_rate=growth, blocks=blocks, stem_filters=2 * growth)
         out[f"candidate {px}px g{growth} {'-'.join(map(str, blocks))} b{batch}"] = (
             net, dataclasses.replace(base_train, batch_size=batch))
+    return out
+
+
+def step_recipes() -> dict:
+    """name -> (RegressorConfig, TrainConfig): the ``cpu`` hand-erosion step of issue 21's history, oldest first,
+    and the narrower network tried last."""
+    from ra2.profiles import regressor_profile
+
+    cpu = regressor_profile("cpu")
+    net, train = cpu.networks["hand_erosion"], cpu.training["hand_erosion"]
+    g12 = net.replace(growth_rate=12, stem_filters=24)
+    return {"growth 12, Keras batch norm, 32 crops (before issue 21)": (g12.replace(batchnorm="keras"),
+                                                                          dataclasses.replace(train, batch_size=32)),
+            "growth 12, fused batch norm, 64 crops (2026-12-04)": (g12, dataclasses.replace(train, batch_size=64)),
+            "growth 8, fused batch norm, 64 crops (tried 2026-12-07)": (net.replace(growth_rate=8, stem_filters=16),
+                                                                   dataclasses.replace(train, batch_size=64))}
+
+
+def step_ratios(devices, steps: int, rounds: int, rng) -> dict:
+    """The recipes of :func:`step_recipes` timed in alternation (``rounds`` rounds of ``steps`` steps each, after
+    a warm-up fit that traces): per recipe the best round's ms per step and per crop, and the speed-up per crop
+    over the first recipe."""
+    from ra2.scoring.train import make_model
+
+    runs = {}
+    for name, (net, train) in step_recipes().items():
+        model = make_model(net, train, devices)
+        b, s = train.batch_size, net.input_size
+        x = rng.normal(size=(b * steps, s, s, 1)).astype("float32")
+        y = rng.integers(0, net.max_score + 1, size=(b * steps, 1)).astype("float32")
+        model.fit(x[:2 * b], y[:2 * b], batch_size=b, epochs=1, verbose=0)
+        runs[name] = (model, x, y, b, [])
+    for _ in range(rounds):
+        for model, x, y, b, times in runs.values():
+            t0 = time.perf_counter()
+            model.fit(x, y, batch_size=b, epochs=1, verbose=0)
+            times.append((time.perf_counter() - t0) / steps)
+    first = None
+    out = {}
+    for name, (model, _x, _y, b, times) in runs.items():
+        per_crop = 1000 * min(times) / b
+        first = first or per_crop
+        out[name] = {"batch": b, "params": int(model.count_params()), "step_ms": round(1000 * min(times), 1),
+                     "ms_per_crop": round(per_crop, 3), "speedup_per_crop": round(first / per_crop, 2)}
     return out
 
 
@@ -126,6 +176,8 @@ def main() -> None:
     parser.add_argument("--only", help="only networks whose name contains this text")
     parser.add_argument("--augment", action="store_true", help="also time the CPU augmentation of a batch")
     parser.add_argument("--reset-check", action="store_true", help="also train two members in turn on one model")
+    parser.add_argument("--ratio", action="store_true", help="time issue 21's cpu steps against each other instead")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --ratio (the best is kept)")
     parser.add_argument("--json")
     args = parser.parse_args()
 
@@ -148,6 +200,14 @@ def main() -> None:
             "cpus": os.cpu_count(), "devices": devices.to_dict(), "steps": args.steps}
     print(json.dumps(head))
     rng = np.random.default_rng(0)
+    if args.ratio:
+        rows = step_ratios(devices, args.steps, args.rounds, rng)
+        for name, row in rows.items():
+            print(f"{name:56s} {json.dumps(row)}", flush=True)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({**head, "ratio": rows}, fh, indent=2)
+        return
     rows = {}
     for name, (net, train) in candidates().items():
         if args.only and args.only not in name:
