@@ -73,16 +73,10 @@ def step_ratios(devices, steps: int, rounds: int, rng) -> dict:
     """The recipes of :func:`step_recipes` timed in alternation (``rounds`` rounds of ``steps`` steps each, after
     a warm-up fit that traces): per recipe the best round's ms per step and per crop, and the speed-up per crop
     over the first recipe."""
-    from ra2.scoring.train import make_model
-
     runs = {}
     for name, (net, train) in step_recipes().items():
-        model = make_model(net, train, devices)
-        b, s = train.batch_size, net.input_size
-        x = rng.normal(size=(b * steps, s, s, 1)).astype("float32")
-        y = rng.integers(0, net.max_score + 1, size=(b * steps, 1)).astype("float32")
-        model.fit(x[:2 * b], y[:2 * b], batch_size=b, epochs=1, verbose=0)
-        runs[name] = (model, x, y, b, [])
+        model, x, y = traced_model(net, train, devices, steps, rng)
+        runs[name] = (model, x, y, train.batch_size, [])
     for _ in range(rounds):
         for model, x, y, b, times in runs.values():
             t0 = time.perf_counter()
@@ -113,11 +107,10 @@ def augment_ms(net, train, rng, batches: int = 10) -> float:
     return round(1000 * (time.perf_counter() - t0) / batches, 2)
 
 
-def time_network(net, train, devices, steps: int, rng) -> dict:
-    from bench_regressors import conv_flops
-
-    from ra2.scoring.models import build_regressor
-    from ra2.scoring.predict import predict_images
+def traced_model(net, train, devices, steps: int, rng):
+    """The member network compiled by :func:`ra2.scoring.train.make_model`, ``steps`` batches of random crops and
+    scores for it (``x`` ``[steps * batch, size, size, 1]``, ``y`` ``[steps * batch, 1]``), and one warm-up fit on
+    two of them that traces (and compiles) the step: ``(model, x, y)``."""
     from ra2.scoring.train import make_model
 
     model = make_model(net, train, devices)
@@ -125,6 +118,17 @@ def time_network(net, train, devices, steps: int, rng) -> dict:
     x = rng.normal(size=(b * steps, s, s, 1)).astype("float32")
     y = rng.integers(0, net.max_score + 1, size=(b * steps, 1)).astype("float32")
     model.fit(x[:2 * b], y[:2 * b], batch_size=b, epochs=1, verbose=0)  # trace / compile
+    return model, x, y
+
+
+def time_network(net, train, devices, steps: int, rng) -> dict:
+    from bench_regressors import conv_flops
+
+    from ra2.scoring.models import build_regressor
+    from ra2.scoring.predict import predict_images
+
+    model, x, y = traced_model(net, train, devices, steps, rng)
+    s, b = net.input_size, train.batch_size
     t0 = time.perf_counter()
     model.fit(x, y, batch_size=b, epochs=1, verbose=0)
     step = (time.perf_counter() - t0) / steps
